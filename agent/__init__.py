@@ -1,0 +1,1 @@
+"""The LangGraph teacher agent and the student's fixed evidence-gathering graph."""

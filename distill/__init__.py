@@ -1,0 +1,1 @@
+"""Knowledge distillation: teacher trajectories train a LoRA LLaMA student."""

@@ -1,0 +1,1 @@
+"""Evaluation: drug-selection F1, rationale ROUGE, ablations, baselines and benchmarks."""

@@ -1,0 +1,3 @@
+"""KEDRec core: settings, shared types, errors and the ``kedrec`` command line."""
+
+__version__ = "0.1.0"

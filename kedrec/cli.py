@@ -1,0 +1,36 @@
+"""The ``kedrec`` command line: one sub-command group per area, each calling public functions."""
+
+from __future__ import annotations
+
+import typer
+
+from graph_store.cli import graph_app
+from graph_store.server_cli import neo4j_app
+from kedrec.fetch_cli import data_app
+from literature.cli import lit_app
+
+app = typer.Typer(
+    help="KEDRec: explainable drug recommendation over DRKG, literature and LLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(neo4j_app, name="neo4j", help="Start, stop and inspect the local Neo4j server.")
+app.add_typer(data_app, name="data", help="Download public datasets (the full DRKG).")
+app.add_typer(graph_app, name="graph", help="Load DRKG into Neo4j, show stats, query tools.")
+app.add_typer(lit_app, name="lit", help="Ingest, index and search the literature corpus.")
+
+
+def main() -> None:
+    """Run the CLI, turning project errors into one red line and exit code 1."""
+    from kedrec.console import console
+    from kedrec.errors import KedrecError
+
+    try:
+        app()
+    except KedrecError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Literature evidence: PubMed, PubMed Central and ClinicalTrials.gov, indexed in LanceDB."""
