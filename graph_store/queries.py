@@ -62,6 +62,7 @@ CALL (d) {
                      |MUTATION_AFFECTS_COURSE|POSSIBLE_THERAPEUTIC_EFFECT]-(g:Gene)
   WITH g, collect({type: type(r), relation: r.relation, source: r.source}) AS edges
   WHERE g IS NOT NULL
+  WITH g, edges ORDER BY size(edges) DESC, g.name
   RETURN collect({gene_id: g.id, gene: g.name, edges: edges})[..$limit] AS genes,
          count(g) AS gene_count
 }

@@ -54,7 +54,8 @@ _ID_KINDS = ("Compound", "Disease", "Gene")
 
 def lucene_query(text: str) -> str:
     """Build a fuzzy, phrase-boosted Lucene query from free text (special characters escaped)."""
-    escaped = _LUCENE_SPECIAL.sub(r"\\\1", text.strip())
+    # lower case: the index analyzer folds case anyway, and AND/OR/NOT stop being operators
+    escaped = _LUCENE_SPECIAL.sub(r"\\\1", text.strip().lower())
     tokens = [token for token in re.split(r"\s+", escaped) if token]
     if not tokens:
         raise GraphToolError("empty name: give a drug, disease or gene name (or a DRKG ID)")
