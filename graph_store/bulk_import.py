@@ -82,7 +82,7 @@ def write_import_csvs(
             writer.writerow(
                 (
                     record.id,
-                    f"{ENTITY_LABEL};{record.label}",
+                    f"{ENTITY_LABEL}{ARRAY_DELIMITER}{record.label}",  # labels use it too
                     record.kind,
                     record.name,
                     ARRAY_DELIMITER.join(synonyms),

@@ -22,13 +22,15 @@ app.add_typer(lit_app, name="lit", help="Ingest, index and search the literature
 
 def main() -> None:
     """Run the CLI, turning project errors into one red line and exit code 1."""
+    from rich.markup import escape
+
     from kedrec.console import console
     from kedrec.errors import KedrecError
 
     try:
         app()
     except KedrecError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from None
 
 

