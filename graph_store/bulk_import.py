@@ -19,6 +19,7 @@ from rich.progress import Progress
 
 from graph_store.connection import open_driver
 from graph_store.drkg_format import Triple
+from graph_store.drugbank_details import TargetDetailIndex
 from graph_store.graph_meta import write_graph_meta
 from graph_store.load_plan import LoadPlan, build_plan
 from graph_store.names import NameIndex
@@ -39,7 +40,17 @@ NODE_HEADER = (
     "synonyms_text",
     "name_source",
 )
-RELATIONSHIP_HEADER = (":START_ID", ":END_ID", ":TYPE", "relation", "source")
+RELATIONSHIP_HEADER = (
+    ":START_ID",
+    ":END_ID",
+    ":TYPE",
+    "relation",
+    "source",
+    "known_action",
+    "uniprot:string[]",
+    "actions:string[]",
+    "pmids:string[]",
+)
 
 
 @dataclass(slots=True)
@@ -58,7 +69,10 @@ class BulkLoadResult:
 
 
 def write_import_csvs(
-    files: Sequence[Path], names: NameIndex, out_dir: Path
+    files: Sequence[Path],
+    names: NameIndex,
+    out_dir: Path,
+    details: TargetDetailIndex | None = None,
 ) -> tuple[LoadPlan, Path, Path]:
     """Write nodes.csv and relationships.csv for neo4j-admin in one pass over the triples."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,9 +85,18 @@ def write_import_csvs(
 
         def sink(triple: Triple, rel_type: str) -> None:
             relation = triple.relation
-            write((triple.head, triple.tail, rel_type, relation.full, relation.source))
+            row = [triple.head, triple.tail, rel_type, relation.full, relation.source]
+            props = details.properties(triple) if details else None
+            if props:
+                row.append(props["known_action"])
+                for key in ("uniprot", "actions", "pmids"):
+                    row.append(ARRAY_DELIMITER.join(props.get(key, ())))  # type: ignore[arg-type]
+            else:
+                row.extend(("", "", "", ""))
+            write(row)
 
-        plan = build_plan(files, sink=sink)
+        side_inputs = [details.path] if details else []
+        plan = build_plan(files, sink=sink, also_fingerprint=side_inputs)
     with nodes_csv.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(NODE_HEADER)
@@ -99,8 +122,12 @@ def load_bulk(
     launcher: Neo4jLauncher,
     *,
     progress: Progress | None = None,
+    details: TargetDetailIndex | None = None,
 ) -> BulkLoadResult:
-    """Replace the local server's database with the given triples; restart the server."""
+    """Replace the local server's database with the given triples; restart the server.
+
+    ``details`` adds DrugBank's actions and PubMed IDs to the matching DrugBank edges.
+    """
     if launcher.use_docker:
         raise GraphLoadError(
             "the bulk loader needs the Maven-launched Neo4j (neo4j-admin on this machine); "
@@ -116,7 +143,7 @@ def load_bulk(
 
     started = time.perf_counter()
     import_dir = launcher.home / "import" / "kedrec"
-    plan, nodes_csv, rels_csv = write_import_csvs(files, names, import_dir)
+    plan, nodes_csv, rels_csv = write_import_csvs(files, names, import_dir, details)
     phase("write CSVs", started)
     if plan.report.triples == 0:
         raise GraphLoadError(f"no well-formed triples in {', '.join(map(str, files))}")
@@ -134,6 +161,7 @@ def load_bulk(
             "--id-type=string",
             f"--array-delimiter={ARRAY_DELIMITER}",
             "--threads=2",
+            "--ignore-empty-strings=true",
             "--report-file=" + str(import_dir / "import.report"),
             launcher.settings.neo4j.database,
         ],

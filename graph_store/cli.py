@@ -48,6 +48,17 @@ def _print_coverage(plan: Any, names: Any) -> None:
     console.print(table)
 
 
+def _target_details() -> Any:
+    """DrugBank's actions and PubMed IDs for target edges, when the details file exists."""
+    from graph_store.drugbank_details import DETAILS_FILE, load_target_details
+
+    path = get_settings().kg_slice_dir / DETAILS_FILE
+    if not path.is_file():
+        console.print(f"[yellow]note:[/yellow] {path} not found: DrugBank edges get no PMIDs")
+        return None
+    return load_target_details(path)
+
+
 @graph_app.command("load")
 def load(
     files: FilesArg = None,
@@ -71,6 +82,7 @@ def load(
     settings = get_settings()
     inputs = _plan_inputs(files)
     names = load_name_index(settings.names_dir)
+    details = _target_details()
     launcher = Neo4jLauncher(settings)
     use_bulk = bulk if bulk is not None else not launcher.use_docker
     loader = "bulk" if use_bulk else "online"
@@ -79,7 +91,7 @@ def load(
         from graph_store.bulk_import import load_bulk
 
         with progress_bar() as progress:
-            result = load_bulk(inputs, names, launcher, progress=progress)
+            result = load_bulk(inputs, names, launcher, progress=progress, details=details)
         plan = result.plan
         _print_report(plan.report)
         phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.phases.items())
@@ -93,7 +105,7 @@ def load(
         from graph_store.load_plan import build_plan
         from graph_store.online_load import load_online
 
-        plan = build_plan(inputs)
+        plan = build_plan(inputs, also_fingerprint=[details.path] if details else [])
         _print_report(plan.report)
         if plan.report.triples == 0:
             raise GraphLoadError(f"no well-formed triples in {', '.join(map(str, inputs))}")
@@ -109,6 +121,7 @@ def load(
                     names,
                     batch_size=batch_size,
                     progress=progress,
+                    details=details,
                 )
         finally:
             driver.close()
@@ -134,7 +147,9 @@ def stats(
     from graph_store.stats import check_counts, graph_counts
 
     settings = get_settings()
-    plan = None if no_check else build_plan(_plan_inputs(files))
+    details = None if no_check else _target_details()
+    side_inputs = [details.path] if details else []
+    plan = None if no_check else build_plan(_plan_inputs(files), also_fingerprint=side_inputs)
     driver = open_driver(settings.neo4j)
     try:
         labels, rel_types = graph_counts(driver, settings.neo4j.database)

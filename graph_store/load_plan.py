@@ -95,13 +95,20 @@ TripleSink = Callable[[Triple, str], None]
 """Receives each well-formed triple with its Neo4j relationship type during the scan."""
 
 
-def build_plan(files: Sequence[Path], sink: TripleSink | None = None) -> LoadPlan:
+def build_plan(
+    files: Sequence[Path],
+    sink: TripleSink | None = None,
+    *,
+    also_fingerprint: Sequence[Path] = (),
+) -> LoadPlan:
     """Scan the input once: collect entities and expected counts, validate every line.
 
-    ``sink`` lets the bulk loader write its relationship CSV in the same pass.
+    ``sink`` lets the bulk loader write its relationship CSV in the same pass;
+    ``also_fingerprint`` adds side inputs (DrugBank details) to the graph's fingerprint.
     """
     paths = [Path(f) for f in files]
-    plan = LoadPlan(files=paths, fingerprint=fingerprint(paths), report=ParseReport())
+    digest = fingerprint([*paths, *also_fingerprint])
+    plan = LoadPlan(files=paths, fingerprint=digest, report=ParseReport())
     entities = plan.entities
     counts = plan.relationship_counts
     types: dict[str, str] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from neo4j import Driver, ManagedTransaction
 from rich.progress import Progress
 
+from graph_store.drugbank_details import TargetDetailIndex
 from graph_store.graph_meta import write_graph_meta
 from graph_store.load_plan import EntityRecord, LoadPlan
 from graph_store.names import NameIndex
@@ -98,14 +99,15 @@ def load_nodes(
 
 def _write_batch(
     tx: ManagedTransaction,
-    groups: dict[str, list[dict[str, str]]],
+    groups: dict[str, list[dict[str, object]]],
     ledger_key: str,
 ) -> None:
     for rel_type, rows in groups.items():
         tx.run(
             f"UNWIND $rows AS row "
             f"MATCH (h:{ENTITY_LABEL} {{id: row.h}}) MATCH (t:{ENTITY_LABEL} {{id: row.t}}) "
-            f"CREATE (h)-[:{quote_name(rel_type)} {{relation: row.r, source: row.s}}]->(t)",
+            f"CREATE (h)-[r:{quote_name(rel_type)} {{relation: row.r, source: row.s}}]->(t) "
+            "SET r += row.p",
             rows=rows,
         ).consume()
     tx.run(f"CREATE (:{META_LABEL} {{key: $key}})", key=ledger_key).consume()
@@ -128,8 +130,12 @@ def load_online(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    details: TargetDetailIndex | None = None,
 ) -> OnlineLoadResult:
-    """Load the plan's triples into a running Neo4j; safe to re-run after a crash."""
+    """Load the plan's triples into a running Neo4j; safe to re-run after a crash.
+
+    ``details`` adds DrugBank's actions and PubMed IDs to the matching DrugBank edges.
+    """
     started = time.perf_counter()
     ensure_schema(driver, database)
     nodes = load_nodes(
@@ -144,7 +150,7 @@ def load_online(
     done = _done_batches(driver, database, prefix)
     task = progress.add_task("relationships", total=plan.report.triples) if progress else None
     written = skipped = 0
-    batch: list[tuple[str, str, str, str, str]] = []
+    batch: list[tuple[str, str, str, str, str, dict[str, object]]] = []
     batch_index = 0
     rel_types: dict[str, str] = {}
 
@@ -154,9 +160,11 @@ def load_online(
         if key in done:
             skipped += 1
         else:
-            groups: dict[str, list[dict[str, str]]] = defaultdict(list)
-            for head, rel_type, relation, source, tail in batch:
-                groups[rel_type].append({"h": head, "t": tail, "r": relation, "s": source})
+            groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+            for head, rel_type, relation, source, tail, props in batch:
+                groups[rel_type].append(
+                    {"h": head, "t": tail, "r": relation, "s": source, "p": props}
+                )
             with driver.session(database=database) as session:
                 session.execute_write(_write_batch, groups, key)
             written += len(batch)
@@ -170,7 +178,8 @@ def load_online(
         rel_type = rel_types.get(relation.full)
         if rel_type is None:
             rel_type = rel_types[relation.full] = relationship_type(relation)
-        batch.append((triple.head, rel_type, relation.full, relation.source, triple.tail))
+        props = (details.properties(triple) if details else None) or {}
+        batch.append((triple.head, rel_type, relation.full, relation.source, triple.tail, props))
         if len(batch) >= batch_size:
             flush()
     if batch:

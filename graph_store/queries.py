@@ -24,8 +24,12 @@ MATCH (c:Entity {id: $drug})
 CALL (c) {
   MATCH (c)-[r:TARGETS|METABOLIZED_BY|CARRIED_BY|TRANSPORTED_BY|BINDS|AGONIZES|ANTAGONIZES
              |INHIBITS|UPREGULATES|DOWNREGULATES]->(g:Gene)
+  WITH r, g
+  ORDER BY CASE r.source WHEN 'GNBR' THEN 1 ELSE 0 END,
+           CASE type(r) WHEN 'TARGETS' THEN 0 ELSE 1 END, g.name
   RETURN collect({role: type(r), gene_id: g.id, gene: g.name, relation: r.relation,
-                  source: r.source, actions: r.actions, pmids: r.pmids})[..$limit] AS genes
+                  source: r.source, known_action: r.known_action, actions: r.actions,
+                  pmids: r.pmids})[..$limit] AS genes
 }
 CALL (c) {
   OPTIONAL MATCH (pc:PharmacologicClass)-[r:INCLUDES]->(c)

@@ -34,7 +34,8 @@ class GeneLink(BaseModel):
     gene: str
     relation: str | None = None
     source: str | None = None
-    actions: str | None = None
+    known_action: str | None = None
+    actions: list[str] | None = None
     pmids: list[str] | None = None
 
 

@@ -88,15 +88,25 @@ def slice_files(settings: KedrecSettings) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def loaded_graph(driver, settings: KedrecSettings, slice_files: list[Path], names: NameIndex):  # type: ignore[no-untyped-def]
+def target_details(settings: KedrecSettings):  # type: ignore[no-untyped-def]
+    """DrugBank's per drug–gene details from the real slice."""
+    from graph_store.drugbank_details import DETAILS_FILE, load_target_details
+
+    return load_target_details(settings.kg_slice_dir / DETAILS_FILE)
+
+
+@pytest.fixture(scope="session")
+def loaded_graph(
+    driver, settings: KedrecSettings, slice_files: list[Path], names: NameIndex, target_details
+):  # type: ignore[no-untyped-def]
     """The test database holding exactly the real kg_slice (reloaded when it holds other data)."""
     from graph_store.graph_meta import clear_graph, read_graph_meta
     from graph_store.load_plan import build_plan
     from graph_store.online_load import load_online
 
-    plan = build_plan(slice_files)
+    plan = build_plan(slice_files, also_fingerprint=[target_details.path])
     meta = read_graph_meta(driver, settings.neo4j.database)
     if meta is None or meta.get("fingerprint") != plan.fingerprint:
         clear_graph(driver, settings.neo4j.database)
-        load_online(driver, settings.neo4j.database, plan, names)
+        load_online(driver, settings.neo4j.database, plan, names, details=target_details)
     return plan

@@ -27,10 +27,12 @@ def test_import_csvs_have_neo4j_admin_headers(tmp_path: Path, slice_files, names
         assert sum(1 for _ in handle) - 1 == plan.report.triples == 58_725
 
 
-def test_bulk_load_into_a_second_instance(tmp_path: Path, settings, slice_files, names) -> None:  # type: ignore[no-untyped-def]
+def test_bulk_load_into_a_second_instance(  # type: ignore[no-untyped-def]
+    tmp_path: Path, settings, slice_files, names, target_details
+) -> None:  # type: ignore[no-untyped-def]
     launcher = Neo4jLauncher(settings, home=tmp_path / "bulk-home", bolt_port=7691, http_port=7478)
     try:
-        result = load_bulk(slice_files, names, launcher)
+        result = load_bulk(slice_files, names, launcher, details=target_details)
         assert set(result.phases) == {
             "write CSVs",
             "neo4j-admin import",
@@ -50,6 +52,14 @@ def test_bulk_load_into_a_second_instance(tmp_path: Path, settings, slice_files,
                 "YIELD node RETURN node.id AS id LIMIT 1"
             )
             assert records[0]["id"] == "Compound::DB00331"
+            edges, _, _ = driver.execute_query(
+                "MATCH (:Compound {id: 'Compound::DB00331'})-[r]->(x) "
+                "RETURN x.id AS x, r.actions AS actions, r.pmids AS pmids"
+            )
+            by_target = {edge["x"]: edge for edge in edges}
+            assert by_target["Gene::5564"]["actions"] == ["inducer", "activator"]
+            assert "12890675" in by_target["Gene::5564"]["pmids"]
+            assert by_target["Disease::DOID:9352"]["pmids"] is None
         finally:
             driver.close()
     finally:

@@ -27,20 +27,23 @@ def test_nodes_carry_names_labels_and_provenance(driver, loaded_graph) -> None: 
     records, _, _ = driver.execute_query(
         "MATCH (c:Entity {id: 'Compound::DB00331'})-[r:TARGETS]->(g:Gene {id: 'Gene::5564'}) "
         "RETURN c.name AS drug, labels(c) AS labels, g.name AS gene, r.relation AS relation, "
-        "r.source AS source"
+        "r.source AS source, r.actions AS actions, r.pmids AS pmids, r.known_action AS known"
     )
     assert len(records) == 1
     row = records[0]
     assert row["drug"] == "Metformin" and set(row["labels"]) == {"Entity", "Compound"}
     assert row["gene"] == "PRKAB1"
     assert (row["relation"], row["source"]) == ("DRUGBANK::target::Compound:Gene", "DRUGBANK")
+    # DrugBank's details for this pair: action types, known action, supporting PubMed IDs
+    assert row["actions"] == ["inducer", "activator"] and row["known"] == "yes"
+    assert "12890675" in row["pmids"] and len(row["pmids"]) == 8
 
 
 def test_reload_is_idempotent_and_a_crash_resumes_without_loss(  # type: ignore[no-untyped-def]
-    driver, settings, slice_files: list[Path], names, monkeypatch
+    driver, settings, slice_files: list[Path], names, target_details, monkeypatch
 ) -> None:
     database = settings.neo4j.database
-    plan = build_plan(slice_files)
+    plan = build_plan(slice_files, also_fingerprint=[target_details.path])
     clear_graph(driver, database)
     real_write = online_load._write_batch
     calls = {"n": 0}
@@ -53,15 +56,21 @@ def test_reload_is_idempotent_and_a_crash_resumes_without_loss(  # type: ignore[
 
     monkeypatch.setattr(online_load, "_write_batch", crash_on_third_batch)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        online_load.load_online(driver, database, plan, names, batch_size=10_000)
+        online_load.load_online(
+            driver, database, plan, names, batch_size=10_000, details=target_details
+        )
     _, partial = graph_counts(driver, database)
     assert sum(partial.values()) == 20_000  # two committed batches, the third rolled back
     monkeypatch.setattr(online_load, "_write_batch", real_write)
 
-    resumed = online_load.load_online(driver, database, plan, names, batch_size=10_000)
+    resumed = online_load.load_online(
+        driver, database, plan, names, batch_size=10_000, details=target_details
+    )
     assert resumed.batches_skipped == 2
     assert resumed.relationships_written == plan.report.triples - 20_000
-    again = online_load.load_online(driver, database, plan, names, batch_size=10_000)
+    again = online_load.load_online(
+        driver, database, plan, names, batch_size=10_000, details=target_details
+    )
     assert again.relationships_written == 0 and again.batches_skipped == 6
     labels, rel_types = graph_counts(driver, database)
     assert all(check.ok for check in check_counts(plan, labels, rel_types))

@@ -49,6 +49,9 @@ def test_drug_profile_lists_drugbank_targets_with_provenance(tools: GraphTools) 
     assert profile.id == METFORMIN
     targets = {(g.gene, g.role, g.source) for g in profile.genes}
     assert ("PRKAB1", "TARGETS", "DRUGBANK") in targets
+    prkab1 = next(g for g in profile.genes if g.gene == "PRKAB1")
+    assert prkab1.actions == ["inducer", "activator"] and prkab1.pmids
+    assert profile.genes[0].role == "TARGETS"  # curated targets first
     assert any(i.id == T2D and i.type == "TREATS" for i in profile.indications)
 
 
