@@ -112,6 +112,10 @@ class NameIndex:
         found = self.get(entity_id)
         return found.name if found else entity_id.partition("::")[2] or entity_id
 
+    def mesh_ids_for_doid(self, doid: str) -> list[str]:
+        """MeSH IDs cross-referenced by a Disease Ontology term (``DOID:1324`` -> ``D008175``)."""
+        return sorted(self._doid_to_mesh.get(doid, ()))
+
     def compound_names(self) -> Iterator[tuple[str, EntityName]]:
         """Yield every named drug (``Compound::…``) with its synonyms."""
         for entity_id, name in self._direct.items():

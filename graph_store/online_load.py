@@ -97,18 +97,25 @@ def load_nodes(
     return written
 
 
+GroupKey = tuple[str, str, str, bool]
+"""(relationship type, DRKG relation, source, has extra properties): one UNWIND per group."""
+
+
 def _write_batch(
     tx: ManagedTransaction,
-    groups: dict[str, list[dict[str, object]]],
+    groups: dict[GroupKey, list[list[object]]],
     ledger_key: str,
 ) -> None:
-    for rel_type, rows in groups.items():
+    for (rel_type, relation, source, with_props), rows in groups.items():
+        extra = " SET r += row[2]" if with_props else ""
         tx.run(
             f"UNWIND $rows AS row "
-            f"MATCH (h:{ENTITY_LABEL} {{id: row.h}}) MATCH (t:{ENTITY_LABEL} {{id: row.t}}) "
-            f"CREATE (h)-[r:{quote_name(rel_type)} {{relation: row.r, source: row.s}}]->(t) "
-            "SET r += row.p",
+            f"MATCH (h:{ENTITY_LABEL} {{id: row[0]}}) MATCH (t:{ENTITY_LABEL} {{id: row[1]}}) "
+            f"CREATE (h)-[r:{quote_name(rel_type)} {{relation: $relation, source: $source}}]->(t)"
+            + extra,
             rows=rows,
+            relation=relation,
+            source=source,
         ).consume()
     tx.run(f"CREATE (:{META_LABEL} {{key: $key}})", key=ledger_key).consume()
 
@@ -150,7 +157,7 @@ def load_online(
     done = _done_batches(driver, database, prefix)
     task = progress.add_task("relationships", total=plan.report.triples) if progress else None
     written = skipped = 0
-    batch: list[tuple[str, str, str, str, str, dict[str, object]]] = []
+    batch: list[tuple[GroupKey, list[object]]] = []
     batch_index = 0
     rel_types: dict[str, str] = {}
 
@@ -160,11 +167,9 @@ def load_online(
         if key in done:
             skipped += 1
         else:
-            groups: dict[str, list[dict[str, object]]] = defaultdict(list)
-            for head, rel_type, relation, source, tail, props in batch:
-                groups[rel_type].append(
-                    {"h": head, "t": tail, "r": relation, "s": source, "p": props}
-                )
+            groups: dict[GroupKey, list[list[object]]] = defaultdict(list)
+            for group, row in batch:
+                groups[group].append(row)
             with driver.session(database=database) as session:
                 session.execute_write(_write_batch, groups, key)
             written += len(batch)
@@ -178,8 +183,11 @@ def load_online(
         rel_type = rel_types.get(relation.full)
         if rel_type is None:
             rel_type = rel_types[relation.full] = relationship_type(relation)
-        props = (details.properties(triple) if details else None) or {}
-        batch.append((triple.head, rel_type, relation.full, relation.source, triple.tail, props))
+        props = details.properties(triple) if details else None
+        row: list[object] = (
+            [triple.head, triple.tail, props] if props else [triple.head, triple.tail]
+        )
+        batch.append(((rel_type, relation.full, relation.source, bool(props)), row))
         if len(batch) >= batch_size:
             flush()
     if batch:

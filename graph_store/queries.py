@@ -6,7 +6,8 @@ Every query that can return a direct Compound–Disease edge filters it with
 
 RESOLVE_BY_ID = """
 MATCH (n:Entity) WHERE n.id IN $ids AND ($kinds IS NULL OR n.kind IN $kinds)
-RETURN n.id AS id, n.name AS name, n.kind AS kind, n.synonyms AS synonyms, 100.0 AS score
+RETURN n.id AS id, n.name AS name, n.kind AS kind, coalesce(n.synonyms, []) AS synonyms,
+       100.0 AS score
 LIMIT $limit
 """
 
@@ -14,8 +15,8 @@ RESOLVE_FULLTEXT = """
 CALL db.index.fulltext.queryNodes('entity_names', $lucene, {limit: $candidates})
 YIELD node, score
 WHERE $kinds IS NULL OR node.kind IN $kinds
-RETURN node.id AS id, node.name AS name, node.kind AS kind, node.synonyms AS synonyms,
-       score
+RETURN node.id AS id, node.name AS name, node.kind AS kind,
+       coalesce(node.synonyms, []) AS synonyms, score
 LIMIT $candidates
 """
 
@@ -52,7 +53,7 @@ CALL (c) {
   RETURN [x IN collect({id: d.id, name: d.name, type: type(r), relation: r.relation,
                         source: r.source})[..$limit] WHERE x.id IS NOT NULL] AS indications
 }
-RETURN c.id AS id, c.name AS name, c.synonyms AS synonyms, genes,
+RETURN c.id AS id, c.name AS name, coalesce(c.synonyms, []) AS synonyms, genes,
        pharmacologic_classes + atc_classes AS classes, side_effects,
        indications
 """
@@ -84,7 +85,8 @@ CALL (d) {
   OPTIONAL MATCH (d)-[r:LOCALIZES]->(a:Anatomy)
   RETURN [x IN collect({id: a.id, name: a.name})[..$limit] WHERE x.id IS NOT NULL] AS anatomy
 }
-RETURN d.id AS id, d.name AS name, d.synonyms AS synonyms, genes, gene_count, symptoms,
+RETURN d.id AS id, d.name AS name, coalesce(d.synonyms, []) AS synonyms, genes, gene_count,
+       symptoms,
        related_diseases, anatomy
 """
 

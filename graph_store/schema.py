@@ -95,6 +95,21 @@ RELATION_TYPES: dict[str, str] = {
 }
 """Curated relationship types; relations not listed here follow :func:`relationship_type`."""
 
+RELEVANCE_WEIGHTS: dict[str, float] = {
+    "DRUGBANK::treats::Compound:Disease": 3.0,
+    "Hetionet::CtD::Compound:Disease": 3.0,
+    "Hetionet::CpD::Compound:Disease": 2.0,
+    "GNBR::T::Compound:Disease": 1.0,
+    "GNBR::Pa::Compound:Disease": 0.5,
+    "GNBR::Pr::Compound:Disease": 0.5,
+    "GNBR::C::Compound:Disease": 0.5,
+    "GNBR::Sa::Compound:Disease": 0.0,
+    "GNBR::J::Compound:Disease": 0.0,
+    "GNBR::Mp::Compound:Disease": 0.0,
+}
+"""rel(d, c) weight of each Compound–Disease relation (curated treats > palliates > text-mined);
+relations not listed weigh 0: they relate a drug to a disease without making it relevant."""
+
 TREATMENT_TYPES = ("TREATS", "PALLIATES")
 """Relationship types that state a drug is used for a disease."""
 

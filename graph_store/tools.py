@@ -18,7 +18,7 @@ from neo4j import READ_ACCESS, Driver
 from graph_store import queries
 from graph_store.cypher_guard import CypherResult, run_read_only
 from graph_store.masking import NO_HIDDEN, HiddenPairs
-from graph_store.schema import TREATMENT_TYPES
+from graph_store.schema import RELEVANCE_WEIGHTS, TREATMENT_TYPES
 from graph_store.tool_models import (
     DirectEdge,
     DiseaseProfile,
@@ -35,14 +35,7 @@ from kedrec.settings import Neo4jSettings
 
 logger = logging.getLogger(__name__)
 
-RELEVANCE_WEIGHTS: dict[str, float] = {
-    "DRUGBANK::treats::Compound:Disease": 3.0,
-    "Hetionet::CtD::Compound:Disease": 3.0,
-    "Hetionet::CpD::Compound:Disease": 2.0,
-    "GNBR::T::Compound:Disease": 1.0,
-}
-"""Relevance of a drug–disease edge: curated "treats" above "palliates" above text-mined."""
-DEFAULT_RELEVANCE_WEIGHT = 0.5
+DEFAULT_RELEVANCE_WEIGHT = 0.0
 
 _MATCH_KIND = ("name", "synonym", "fuzzy")
 

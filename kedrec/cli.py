@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from eval.cli import sets_app
 from graph_store.cli import graph_app
 from graph_store.server_cli import neo4j_app
 from kedrec.fetch_cli import data_app
@@ -18,6 +19,7 @@ app.add_typer(neo4j_app, name="neo4j", help="Start, stop and inspect the local N
 app.add_typer(data_app, name="data", help="Download public datasets (the full DRKG).")
 app.add_typer(graph_app, name="graph", help="Load DRKG into Neo4j, show stats, query tools.")
 app.add_typer(lit_app, name="lit", help="Ingest, index and search the literature corpus.")
+app.add_typer(sets_app, name="sets", help="Build, import and check leakage-free task sets.")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from graph_store.connection import open_driver
 from graph_store.graph_meta import read_graph_meta
 from graph_store.server import Neo4jLauncher
 from graph_store.stats import check_counts, graph_counts
+from graph_store.tools import GraphTools
 
 pytestmark = pytest.mark.neo4j
 
@@ -60,6 +61,9 @@ def test_bulk_load_into_a_second_instance(  # type: ignore[no-untyped-def]
             assert by_target["Gene::5564"]["actions"] == ["inducer", "activator"]
             assert "12890675" in by_target["Gene::5564"]["pmids"]
             assert by_target["Disease::DOID:9352"]["pmids"] is None
+            unnamed = next(e for e in sorted(result.plan.entities) if names.get(e) is None)
+            match = GraphTools(driver).resolve_entity(unnamed)  # no synonyms stored
+            assert match[0].id == unnamed and match[0].synonyms == []
         finally:
             driver.close()
     finally:
