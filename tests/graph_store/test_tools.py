@@ -131,3 +131,12 @@ def test_masking_hides_exactly_the_hidden_pair(tools: GraphTools) -> None:
 def test_hidden_pairs_validate_ids() -> None:
     with pytest.raises(ValueError, match="Compound::"):
         HiddenPairs.of([("Disease::DOID:1", "Compound::DB1")])
+
+
+def test_schema_text_lists_labels_and_relationship_patterns(settings, loaded_graph) -> None:  # type: ignore[no-untyped-def]
+    from graph_store.schema_text import graph_schema_text
+
+    text = graph_schema_text(settings.neo4j)
+    assert "Compound" in text and "Disease" in text
+    assert "(:Compound)-[:TREATS]->(:Disease)" in text
+    assert "(:Compound)-[:TARGETS]->(:Gene)" in text
