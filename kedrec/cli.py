@@ -6,6 +6,7 @@ import typer
 
 from eval.cli import sets_app
 from graph_store.cli import graph_app
+from graph_store.embed_cli import embed_app
 from graph_store.server_cli import neo4j_app
 from kedrec.fetch_cli import data_app
 from literature.cli import lit_app
@@ -19,6 +20,7 @@ app.add_typer(neo4j_app, name="neo4j", help="Start, stop and inspect the local N
 app.add_typer(data_app, name="data", help="Download public datasets (the full DRKG).")
 app.add_typer(graph_app, name="graph", help="Load DRKG into Neo4j, show stats, query tools.")
 app.add_typer(lit_app, name="lit", help="Ingest, index and search the literature corpus.")
+app.add_typer(embed_app, name="embed", help="Train and inspect knowledge-graph embeddings.")
 app.add_typer(sets_app, name="sets", help="Build, import and check leakage-free task sets.")
 
 
