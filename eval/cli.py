@@ -73,10 +73,9 @@ def build(
     ] = True,
 ) -> None:
     """Build train / val / test task sets (and the PharmacotherapyDB benchmark)."""
-    from graph_store.kge import KGEConfig
-
     from eval.build_sets import build_task_sets
     from eval.sampling import SamplingConfig
+    from graph_store.kge import KGEConfig
     from graph_store.names import load_name_index
 
     settings = get_settings()
@@ -197,10 +196,9 @@ def baseline(
     sets_dir: Annotated[Path | None, typer.Option("--sets", help="Folder of a build.")] = None,
 ) -> None:
     """The GNN baseline (higher link-prediction score wins) on val, test and benchmark."""
-    from graph_store.kge import TrainedEmbeddings
-
     from eval.gnn_baseline import evaluate_gnn
     from eval.task_sets import read_task_sets
+    from graph_store.kge import TrainedEmbeddings
 
     settings = get_settings()
     folder = sets_dir or _default_out()
