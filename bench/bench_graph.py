@@ -13,8 +13,8 @@ latencies (p50/p95 over sampled drugs and diseases) on the bulk-loaded graph.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -28,6 +28,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import machine_info
+
 from graph_store.bulk_import import load_bulk
 from graph_store.connection import open_driver
 from graph_store.load_plan import build_plan
@@ -36,17 +39,6 @@ from graph_store.online_load import load_online
 from graph_store.server import Neo4jLauncher
 from graph_store.tools import GraphTools
 from kedrec.settings import KedrecSettings, Neo4jSettings
-
-
-def machine_info() -> str:
-    """One line about the machine, for RESULTS.md."""
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.machine()} {os.cpu_count()} cores, {mem_gib:.0f} GiB, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"{java.splitlines()[0] if java else 'java ?'}"
-    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,7 +99,7 @@ def main() -> int:
         use_docker=False,
     )
     settings = base.model_copy(update={"neo4j": neo4j})
-    print(f"machine: {machine_info()}")
+    print(f"machine: {json.dumps(machine_info())}")
     triples = ensure_triples(args.triples, base.cache_dir, args.seed)
     print(f"input: {triples} ({triples.stat().st_size / 1e6:.0f} MB)")
     names = load_name_index(base.names_dir)

@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -33,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import machine_info
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -57,25 +59,7 @@ _PREFIX = {
 
 def machine() -> dict[str, Any]:
     """Return CPU, core count, memory, Python and platform."""
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        memory = meminfo.read_text().splitlines()[0].split(":", 1)[1].strip()
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": memory,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-    }
+    return machine_info(blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "default"))
 
 
 def pct(values: list[float], q: float) -> float:

@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -36,7 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from bench_common import machine_info
 
 DEFAULT_ZIPF = 0.8
 ID_PREFIX = "SYN"
@@ -570,17 +571,6 @@ def generate(
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def machine_info() -> dict[str, object]:
-    """Where the timings come from."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-    }
 
 
 def _default_data_dir() -> Path:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install KEDRec into .venv (Python >= 3.11) and check the tools the Neo4j launcher needs.
-# Idempotent: re-running only installs what changed. Extras: KEDREC_EXTRAS (default "dev,literature").
+# Idempotent: re-running only installs what changed. Extras: KEDREC_EXTRAS (default "dev,literature,graph-ml").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +20,5 @@ PYTHON=${PYTHON:-python3}
   echo "setup: Python >= 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[${KEDREC_EXTRAS:-dev,literature}]"
+.venv/bin/python -m pip install -q -e ".[${KEDREC_EXTRAS:-dev,literature,graph-ml}]"
 echo "setup: installed $(.venv/bin/kedrec --help >/dev/null && echo kedrec) into .venv"

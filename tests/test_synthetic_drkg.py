@@ -189,6 +189,6 @@ def test_cli_prints_machine_info_and_stats(tmp_path: Path, capsys: pytest.Captur
     out = tmp_path / "cli" / "drkg.tsv"
     assert synth.main(["--out", str(out), "--seed", "0", "--scale", "0.002"]) == 0
     printed = capsys.readouterr().out
-    assert '"cpu_count"' in printed and '"python"' in printed and '"platform"' in printed
+    assert '"cores"' in printed and '"python"' in printed and '"platform"' in printed
     assert '"seconds"' in printed
     assert out.is_file() and not out.with_name("drkg.tsv.tmp").exists()
