@@ -68,6 +68,7 @@ def build_task_sets(
     kge_config: Any,
     benchmark_sets: Sequence[TaskSet] = (),
     embeddings_root: Path | None = None,
+    show_progress: bool = False,
 ) -> BuildResult:
     """Run the whole pipeline (see the module docstring) and write the output folder."""
     from graph_store.kge import train_embeddings
@@ -87,7 +88,9 @@ def build_task_sets(
     for task_set in benchmark_sets:
         held_out.update((drug, disease) for drug, disease in task_set.hidden_pairs)
     logger.info("holding out %d (drug, disease) pairs from embedding training", len(held_out))
-    embeddings = train_embeddings(list(files), held_out, kge_config, root=embeddings_root)
+    embeddings = train_embeddings(
+        list(files), held_out, kge_config, root=embeddings_root, show_progress=show_progress
+    )
 
     sampler = TaskSampler(edges, embeddings, names, sampling)
     sets, sampling_report = sample_task_sets(sampler, split_of)

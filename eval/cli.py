@@ -100,6 +100,7 @@ def build(
         ),
         kge_config=KGEConfig(model=model, epochs=epochs, dim=dim, seed=seed),  # type: ignore[arg-type]
         benchmark_sets=benchmark_sets,
+        show_progress=True,
     )
     table = Table(title=f"task sets in {result.out_dir}")
     table.add_column("split")

@@ -39,9 +39,9 @@ class DrugEmbeddings(Protocol):
     entity_index: dict[str, int]
     relation_index: dict[str, int]
 
-    def score(
-        self, heads: Sequence[str], relation: str, tails: Sequence[str]
-    ) -> np.ndarray: ...  # pragma: no cover
+    def score(self, heads: Sequence[str], relation: str, tails: Sequence[str]) -> np.ndarray: ...
+
+    def score_all_heads(self, relation: str, tail: str) -> np.ndarray: ...
 
     def cosine_similarity(self, entity: str, others: Sequence[str]) -> np.ndarray: ...
 
@@ -141,6 +141,7 @@ class TaskSampler:
         self.names = names
         self.config = config
         self.drugs = sorted(e for e in embeddings.entity_index if e.startswith("Compound::"))
+        self._drug_rows = np.array([embeddings.entity_index[d] for d in self.drugs], dtype=np.int64)
         self.relations = [r for r in TREATMENT_RELATIONS if r in embeddings.relation_index]
         if not self.relations:
             raise ValueError(
@@ -150,9 +151,8 @@ class TaskSampler:
 
     def treatment_scores(self, disease: str) -> np.ndarray:
         """Link-prediction score of (c, treats, d) for every drug: max over treatment relations."""
-        tails = [disease] * len(self.drugs)
-        scores = [self.embeddings.score(self.drugs, rel, tails) for rel in self.relations]
-        return np.max(np.stack(scores), axis=0)
+        scores = [self.embeddings.score_all_heads(rel, disease) for rel in self.relations]
+        return np.max(np.stack(scores), axis=0)[self._drug_rows]
 
     def candidate_pool(self, disease: str) -> list[str]:
         """C_d: the top-K drugs by score plus every drug with a direct edge to d."""

@@ -211,6 +211,16 @@ def test_kge_numpy_scores_match_pyg_forward(model: str) -> None:
     )
 
 
+def test_kge_score_all_heads_matches_pairwise_scores(trained: TrainedEmbeddings) -> None:
+    drugs = sorted(e for e in trained.entity_index if e.startswith("Compound::"))[:300]
+    relation, disease = "Hetionet::CtD::Compound:Disease", "Disease::DOID:9352"
+    pairwise = trained.score(drugs, relation, [disease])
+    all_heads = trained.score_all_heads(relation, disease)
+    assert all_heads.shape == (len(trained.entity_index),)
+    rows = [trained.entity_index[d] for d in drugs]
+    np.testing.assert_allclose(all_heads[rows], pairwise, rtol=1e-5, atol=1e-5)
+
+
 def test_kge_unknown_ids_name_the_id(trained: TrainedEmbeddings) -> None:
     drug = next(e for e in trained.entity_index if e.startswith("Compound::"))
     with pytest.raises(UnknownEmbeddingIdError, match=r"Compound::DB99999"):
