@@ -12,7 +12,8 @@ never silently dropped.
 
 PharmacotherapyDB v1.0 pairs every disease-modifying (DM) drug of a disease with every
 non-indication (NOT) drug of the same disease. Its DM pairs are Hetionet's CtD edges: they are
-label edges, so every imported set hides both of its pairs.
+label edges, so every imported set hides both candidates' pairs with the disease, under every
+ID of the disease (DOID and its MeSH equivalents).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.disease_groups import DiseaseGroups
 from eval.task_sets import NamedEntity, Split, TaskSet
 from graph_store.names import NameIndex
 from kedrec.errors import DataFormatError
@@ -79,6 +81,7 @@ class EntityMapper:
     def __init__(self, entities: set[str], names: NameIndex) -> None:
         self.entities = entities
         self.names = names
+        self.groups = DiseaseGroups((e for e in entities if e.startswith("Disease::")), names)
 
     def disease(self, raw: str) -> tuple[str | None, bool]:
         """Return (graph disease ID or None, whether it was mapped through MeSH)."""
@@ -180,7 +183,7 @@ def _make_set(
         label=pair.index(positive),
         seed=seed,
         source=source,
-        hidden_pairs=[(c, disease) for c in pair],
+        hidden_pairs=[(c, d) for c in pair for d in sorted(mapper.groups.group_of(disease))],
     )
 
 

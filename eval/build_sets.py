@@ -3,7 +3,8 @@
 Order matters for leakage control:
 
 1. split *diseases* (benchmark diseases are reserved, never train);
-2. hold out every direct Compound–Disease edge of val / test / benchmark diseases;
+2. hold out every direct Compound–Disease edge of val / test / benchmark diseases (all IDs of a
+   disease, DOID and MeSH, move together: :mod:`eval.disease_groups`);
 3. train the KGE embeddings without those edges (their version names the held-out set);
 4. sample sets with those embeddings (paper Eqs. 1–3).
 
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.disease_groups import DiseaseGroups
 from eval.relevance import CompoundDiseaseEdges
 from eval.sampling import (
     SamplingConfig,
@@ -76,6 +78,7 @@ def build_task_sets(
     report = ParseReport()
     edges = CompoundDiseaseEdges.from_files(files, report)
     reserved = frozenset(task_set.disease.id for task_set in benchmark_sets)
+    groups = DiseaseGroups(set(edges.by_disease) | reserved, names)
     diseases = eligible_diseases(edges, sampling.min_relevance)
     split_of = split_diseases(
         diseases,
@@ -83,6 +86,7 @@ def build_task_sets(
         val_fraction=sampling.val_fraction,
         test_fraction=sampling.test_fraction,
         reserved=reserved,
+        groups=groups,
     )
     held_out = held_out_pairs(edges, split_of)
     for task_set in benchmark_sets:
@@ -92,7 +96,7 @@ def build_task_sets(
         list(files), held_out, kge_config, root=embeddings_root, show_progress=show_progress
     )
 
-    sampler = TaskSampler(edges, embeddings, names, sampling)
+    sampler = TaskSampler(edges, embeddings, names, sampling, groups)
     sets, sampling_report = sample_task_sets(sampler, split_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {

@@ -157,10 +157,12 @@ def check_leakage(
 ) -> None:
     """Prove no val/test/benchmark label leaks through any graph tool or the embeddings."""
     from eval.build_sets import HELD_OUT_FILE, read_pairs
+    from eval.disease_groups import DiseaseGroups
     from eval.leakage import LeakageReport, check_embeddings, check_tools
     from eval.relevance import CompoundDiseaseEdges
     from eval.task_sets import read_task_sets
     from graph_store.connection import open_driver
+    from graph_store.names import load_name_index
     from graph_store.tools import GraphTools
 
     settings = get_settings()
@@ -175,9 +177,11 @@ def check_leakage(
     report = LeakageReport()
     edges = CompoundDiseaseEdges.from_files([Path(p) for p in manifest["inputs"]])
     check_embeddings(read_pairs(folder / HELD_OUT_FILE), edges, evaluated, report)
+    names = load_name_index(settings.names_dir)
+    groups = DiseaseGroups(set(edges.by_disease) | {s.disease.id for s in evaluated}, names)
     driver = open_driver(settings.neo4j)
     try:
-        check_tools(GraphTools.from_settings(driver, settings.neo4j), evaluated, report)
+        check_tools(GraphTools.from_settings(driver, settings.neo4j), evaluated, report, groups)
     finally:
         driver.close()
     console.print(json.dumps(report.as_dict(), indent=2))

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval.disease_groups import DiseaseGroups
 from eval.relevance import CompoundDiseaseEdges
 from eval.task_sets import TaskSet
 from graph_store.masking import COMPOUND_DISEASE_TYPES, HiddenPairs
@@ -115,7 +116,12 @@ def check_pair(
     return findings
 
 
-def check_tools(tools: GraphTools, sets: Iterable[TaskSet], report: LeakageReport) -> None:
+def check_tools(
+    tools: GraphTools,
+    sets: Iterable[TaskSet],
+    report: LeakageReport,
+    groups: DiseaseGroups | None = None,
+) -> None:
     """Check every hidden pair through the tools, masked with its set's pairs as in an evaluation.
 
     A pair shared by several sets (benchmarks pair one drug with many others) is checked once:
@@ -124,6 +130,8 @@ def check_tools(tools: GraphTools, sets: Iterable[TaskSet], report: LeakageRepor
     seen: set[tuple[str, str]] = set()
     for task_set in sets:
         report.sets += 1
+        if groups is not None:
+            report.findings.extend(_uncovered_equivalents(task_set, groups))
         masked = tools.with_hidden(HiddenPairs.of(task_set.hidden_pairs))
         for drug, disease in task_set.hidden_pairs:
             if (drug, disease) in seen:
@@ -134,6 +142,23 @@ def check_tools(tools: GraphTools, sets: Iterable[TaskSet], report: LeakageRepor
             for tool in CHECKED_TOOLS:
                 report.tool_calls[tool] += 1
             report.tool_calls["run_cypher"] += len(CYPHER_PROBES)
+
+
+def _uncovered_equivalents(task_set: TaskSet, groups: DiseaseGroups) -> list[LeakageFinding]:
+    """A label is hidden only if it is hidden under every ID of the disease (DOID and MeSH)."""
+    hidden = {tuple(pair) for pair in task_set.hidden_pairs}
+    return [
+        LeakageFinding(
+            task_set.set_id,
+            candidate.id,
+            disease,
+            "hidden_pairs",
+            "equivalent disease ID not hidden",
+        )
+        for candidate in task_set.candidates
+        for disease in sorted(groups.group_of(task_set.disease.id))
+        if (candidate.id, disease) not in hidden
+    ]
 
 
 def check_embeddings(

@@ -7,7 +7,8 @@ For a disease d:
 * c_rel = argmax_{c in C_d} rel(d, c), rel from DRKG's direct edges (:mod:`eval.relevance`).
   With ``sets_per_disease`` > 1 the next most relevant drugs make further sets.
 * c_irr = argmax_{c in C_d minus c_rel} cos(h_c, h_c_rel) (Eq. 1), over drugs with **no**
-  Compound–Disease edge of any kind to d: similar to c_rel, yet unrelated to d.
+  Compound–Disease edge of any kind to d or to another ID of d (DOID/MeSH, see
+  :mod:`eval.disease_groups`): similar to c_rel, yet unrelated to d.
 
 Diseases, not sets, are split into train / val / test, so no disease is in two splits.
 """
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from eval.disease_groups import DiseaseGroups
 from eval.relevance import CompoundDiseaseEdges
 from eval.task_sets import NamedEntity, Split, TaskSet
 from graph_store.names import NameIndex
@@ -90,23 +92,37 @@ def split_diseases(
     val_fraction: float,
     test_fraction: float,
     reserved: frozenset[str] = frozenset(),
+    groups: DiseaseGroups | None = None,
 ) -> dict[str, Split]:
     """Assign each disease to one split, deterministically by seed.
 
-    Reserved diseases (an external benchmark's) go to ``benchmark`` and never to train.
+    With ``groups``, every ID of one disease (DOID and MeSH) lands in the same split, so a
+    disease can never be in train under one ID and in test under another. Reserved diseases (an
+    external benchmark's), with their whole groups, go to ``benchmark`` and never to train.
     """
     if not 0 <= val_fraction + test_fraction < 1:
         raise ValueError("val_fraction + test_fraction must be in [0, 1)")
-    ordered = sorted(set(diseases) - reserved)
+
+    def members(disease: str) -> frozenset[str]:
+        return groups.group_of(disease) if groups else frozenset({disease})
+
+    reserved_all = frozenset().union(*(members(d) for d in reserved)) if reserved else frozenset()
+    keys: dict[str, list[str]] = {}
+    for disease in sorted(set(diseases) - reserved_all):
+        key = min(members(disease))
+        keys.setdefault(key, []).append(disease)
+    ordered = sorted(keys)
     random.Random(seed).shuffle(ordered)
     n_val = round(len(ordered) * val_fraction)
     n_test = round(len(ordered) * test_fraction)
     split: dict[str, Split] = {}
-    for position, disease in enumerate(ordered):
-        split[disease] = (
+    for position, key in enumerate(ordered):
+        part: Split = (
             "val" if position < n_val else "test" if position < n_val + n_test else "train"
         )
-    for disease in reserved:
+        for disease in keys[key]:
+            split[disease] = part
+    for disease in reserved_all:
         split[disease] = "benchmark"
     return split
 
@@ -135,10 +151,12 @@ class TaskSampler:
         embeddings: DrugEmbeddings,
         names: NameIndex,
         config: SamplingConfig,
+        groups: DiseaseGroups | None = None,
     ) -> None:
         self.edges = edges
         self.embeddings = embeddings
         self.names = names
+        self.groups = groups or DiseaseGroups(edges.by_disease, names)
         self.config = config
         self.drugs = sorted(e for e in embeddings.entity_index if e.startswith("Compound::"))
         self._drug_rows = np.array([embeddings.entity_index[d] for d in self.drugs], dtype=np.int64)
@@ -175,7 +193,8 @@ class TaskSampler:
         ]
         relevant.sort(key=lambda item: (-item[0], _stable_unit(config.seed, disease, item[1])))
         pool = self.candidate_pool(disease)
-        negatives = [c for c in pool if not self.edges.related(c, disease)]
+        group = self.groups.group_of(disease)
+        negatives = [c for c in pool if not any(self.edges.related(c, d) for d in group)]
         report.diseases[split] += 1
         made = 0
         for relevance, c_rel in relevant:
@@ -220,7 +239,7 @@ class TaskSampler:
             similarity=similarity,
             seed=seed,
             source="drkg-sampled",
-            hidden_pairs=[(c, disease) for c in pair],
+            hidden_pairs=[(c, d) for c in pair for d in sorted(self.groups.group_of(disease))],
             embedding_version=self.embeddings.version,
         )
 

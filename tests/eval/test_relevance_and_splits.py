@@ -62,3 +62,29 @@ def test_held_out_pairs_cover_every_edge_of_evaluated_diseases(edges: CompoundDi
     for disease, part in split.items():
         for drug in edges.drugs_of(disease):
             assert ((drug, disease) in held) == (part != "train")
+
+
+def test_split_keeps_equivalent_ids_together(edges: CompoundDiseaseEdges, names) -> None:  # type: ignore[no-untyped-def]
+    from eval.disease_groups import DiseaseGroups
+
+    groups = DiseaseGroups(edges.by_disease, names)
+    assert groups.group_of(T2D) == {T2D, "Disease::MESH:D003924"}
+    for seed in range(5):
+        split = split_diseases(
+            eligible_diseases(edges, 1.0),
+            seed=seed,
+            val_fraction=0.2,
+            test_fraction=0.2,
+            groups=groups,
+        )
+        for disease, part in split.items():
+            assert {split.get(other, part) for other in groups.group_of(disease)} == {part}
+    reserved = split_diseases(
+        eligible_diseases(edges, 1.0),
+        seed=0,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        reserved=frozenset({T2D}),
+        groups=groups,
+    )
+    assert reserved["Disease::MESH:D003924"] == "benchmark"

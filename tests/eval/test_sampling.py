@@ -14,6 +14,7 @@ from eval.benchmark_import import (
     write_benchmark_tsv,
 )
 from eval.build_sets import HELD_OUT_FILE, BuildResult, build_task_sets, read_pairs
+from eval.disease_groups import DiseaseGroups
 from eval.gnn_baseline import evaluate_gnn
 from eval.leakage import LeakageReport, check_embeddings, check_pair, check_tools
 from eval.relevance import CompoundDiseaseEdges
@@ -21,6 +22,7 @@ from eval.sampling import SamplingConfig
 from eval.task_sets import TaskSet, read_task_sets
 from graph_store.kge import KGEConfig, TrainedEmbeddings
 from graph_store.load_plan import build_plan
+from graph_store.masking import HiddenPairs
 
 SMALL_KGE = KGEConfig(model="distmult", dim=32, epochs=4, patience=2, val_max=300, seed=0)
 
@@ -63,21 +65,29 @@ def _sets(result: BuildResult, split: str) -> list[TaskSet]:
     return list(read_task_sets(result.out_dir / f"{split}.jsonl"))
 
 
-def test_sampling_rules_hold_for_every_set(built: BuildResult, edges: CompoundDiseaseEdges) -> None:
+def test_sampling_rules_hold_for_every_set(  # type: ignore[no-untyped-def]
+    built: BuildResult, edges: CompoundDiseaseEdges, names
+) -> None:
+    groups = DiseaseGroups(edges.by_disease, names)
     all_sets = [s for split in ("train", "val", "test") for s in _sets(built, split)]
     assert len(all_sets) > 1_000
     for task_set in all_sets:
         disease = task_set.disease.id
-        assert not edges.related(task_set.distractor.id, disease)  # c_irr: no edge of any kind
+        group = groups.group_of(disease)
+        # c_irr: no edge of any kind to the disease under any of its IDs
+        assert not any(edges.related(task_set.distractor.id, d) for d in group)
         best = max(edges.relevance(drug, disease) for drug in edges.drugs_of(disease))
         assert edges.relevance(task_set.answer.id, disease) == task_set.relevance == best
         assert task_set.similarity is not None and -1.0 <= task_set.similarity <= 1.0
-        assert sorted(task_set.hidden_pairs) == sorted((c.id, disease) for c in task_set.candidates)
+        expected = sorted((c.id, d) for c in task_set.candidates for d in group)
+        assert sorted(tuple(p) for p in task_set.hidden_pairs) == expected
     labels = [s.label for s in all_sets]
     assert 0.4 < sum(labels) / len(labels) < 0.6
 
 
-def test_splits_are_disjoint_by_disease(built: BuildResult) -> None:
+def test_splits_are_disjoint_by_disease_and_by_equivalent_id(  # type: ignore[no-untyped-def]
+    built: BuildResult, edges: CompoundDiseaseEdges, names
+) -> None:
     diseases = {
         split: {s.disease.id for s in _sets(built, split)}
         for split in ("train", "val", "test", "benchmark")
@@ -86,6 +96,11 @@ def test_splits_are_disjoint_by_disease(built: BuildResult) -> None:
         for b in diseases:
             if a < b:
                 assert not diseases[a] & diseases[b], (a, b)
+    groups = DiseaseGroups(set(edges.by_disease) | diseases["benchmark"], names)
+    split_of_group = {}
+    for split, members in diseases.items():
+        for disease in members:
+            assert split_of_group.setdefault(groups.key(disease), split) == split, disease
     manifest = json.loads((built.out_dir / "manifest.json").read_text())
     assert manifest["counts"]["benchmark"] > 5_000 and manifest["report"]["skipped"] == {}
 
@@ -141,14 +156,15 @@ def test_gnn_baseline_scores_every_set(built: BuildResult) -> None:
 
 @pytest.mark.neo4j
 def test_no_label_leaks_through_the_graph_tools(
-    built: BuildResult, driver, settings, loaded_graph
+    built: BuildResult, driver, settings, loaded_graph, edges, names
 ) -> None:  # type: ignore[no-untyped-def]
     from graph_store.tools import GraphTools
 
     tools = GraphTools.from_settings(driver, settings.neo4j)
     evaluated = _sets(built, "val")[:8] + _sets(built, "benchmark")[:4]
     report = LeakageReport()
-    check_tools(tools, evaluated, report)
+    groups = DiseaseGroups(edges.by_disease, names)
+    check_tools(tools, evaluated, report, groups)
     unique_pairs = {tuple(pair) for task_set in evaluated for pair in task_set.hidden_pairs}
     assert report.sets == len(evaluated) and report.pairs == len(unique_pairs)
     assert report.findings == [], report.findings[:3]
@@ -160,3 +176,46 @@ def test_no_label_leaks_through_the_graph_tools(
         "candidate_drugs",
         "run_cypher",
     }
+
+
+@pytest.mark.neo4j
+def test_label_hidden_under_one_id_only_is_caught(
+    driver, settings, loaded_graph, edges, names
+) -> None:  # type: ignore[no-untyped-def]
+    """Metformin treats type 2 diabetes as DOID:9352 (Hetionet) and MESH:D003924 (DrugBank)."""
+    from eval.task_sets import NamedEntity
+    from graph_store.tools import GraphTools
+
+    groups = DiseaseGroups(edges.by_disease, names)
+    t2d = "Disease::DOID:9352"
+    assert "Disease::MESH:D003924" in groups.group_of(t2d)
+    base = dict(
+        split="test",
+        disease=NamedEntity(id=t2d, name="type 2 diabetes mellitus"),
+        candidates=[
+            NamedEntity(id="Compound::DB00331", name="Metformin"),
+            NamedEntity(id="Compound::DB00945", name="Acetylsalicylic acid"),
+        ],
+        label=0,
+        seed=0,
+        source="test",
+    )
+    tools = GraphTools.from_settings(driver, settings.neo4j)
+    one_id = TaskSet(set_id="one-id", hidden_pairs=[("Compound::DB00331", t2d)], **base)
+    report = LeakageReport()
+    check_tools(tools, [one_id], report, groups)
+    assert any(
+        f.tool == "hidden_pairs" and f.disease == "Disease::MESH:D003924" for f in report.findings
+    )
+    every_id = TaskSet(
+        set_id="every-id",
+        hidden_pairs=[(c.id, d) for c in one_id.candidates for d in sorted(groups.group_of(t2d))],
+        **base,
+    )
+    report = LeakageReport()
+    check_tools(tools, [every_id], report, groups)
+    assert report.findings == []
+    profile = tools.with_hidden(HiddenPairs.of(every_id.hidden_pairs)).drug_profile(
+        "Compound::DB00331", limit=1000
+    )
+    assert not groups.group_of(t2d) & {i.id for i in profile.indications}
