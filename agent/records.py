@@ -44,6 +44,11 @@ class ToolCallRecord(BaseModel):
     result: str
     error: str | None = None
     latency_ms: float
+    edges: list[tuple[str, str, str]] = Field(
+        default_factory=list,
+        description="Graph edges the result showed, (head ID, type or relation, tail ID); "
+        "the citation check verifies edge citations against them.",
+    )
 
 
 class CitationCheck(BaseModel):
@@ -75,3 +80,6 @@ class TeacherRun(BaseModel):
     tool_seconds: float = 0.0
     wall_seconds: float = 0.0
     steps: int = 0
+    step_limit_reached: bool = Field(
+        False, description="The run spent context.max_steps turns and was forced to answer."
+    )

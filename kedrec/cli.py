@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from agent.cli import chat_command, recommend_command, teacher_app
 from eval.cli import sets_app
 from graph_store.cli import graph_app
 from graph_store.embed_cli import embed_app
@@ -21,6 +22,11 @@ app.add_typer(data_app, name="data", help="Download public datasets (the full DR
 app.add_typer(graph_app, name="graph", help="Load DRKG into Neo4j, show stats, query tools.")
 app.add_typer(lit_app, name="lit", help="Ingest, index and search the literature corpus.")
 app.add_typer(embed_app, name="embed", help="Train and inspect knowledge-graph embeddings.")
+app.add_typer(teacher_app, name="teacher", help="Run the teacher over task sets (trajectories).")
+app.command("recommend", help="Choose between two drugs for a disease, with a cited rationale.")(
+    recommend_command
+)
+app.command("chat", help="Multi-turn chat with the graph and literature tools.")(chat_command)
 app.add_typer(sets_app, name="sets", help="Build, import and check leakage-free task sets.")
 
 

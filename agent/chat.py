@@ -1,0 +1,344 @@
+"""Free multi-turn chat over the teacher's tools: a ReAct loop and a terminal REPL.
+
+The teacher graph ends every run in a structured final answer, which does not suit a
+conversation, so chat has its own small graph written out as in the LangGraph templates:
+``call_model`` (the teacher's model with the teacher's tools bound) → ``tools`` → back, until
+the model answers without tool calls or ``max_steps`` turns are spent. Threads are persisted
+by a LangGraph checkpointer (SQLite under ``<cache_dir>/chat``), so ``kedrec chat --thread``
+continues a conversation. ``graph`` (no checkpointer) is what ``langgraph dev`` serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.runtime import Runtime
+
+from agent.context import AgentContext
+
+logger = logging.getLogger(__name__)
+
+CHAT_SYSTEM_PROMPT = (
+    "You are KEDRec, an assistant for explainable drug recommendation. You can query the "
+    "Drug Repurposing Knowledge Graph (DRKG) and a literature index (PubMed, PMC, "
+    "ClinicalTrials.gov) with tools. Resolve names to DRKG IDs before asking for profiles, "
+    "ground every claim in tool results and cite their IDs (Compound::…, Gene::…, PMID:…, "
+    "NCT:…). Say so plainly when the evidence is missing or weak."
+)
+"""Chat's system prompt (the teacher's task prompt lives in agent.prompts)."""
+
+OUT_OF_STEPS = "I could not finish within the step limit; ask a narrower question."
+
+ToolsFactory = Callable[[AgentContext], list[BaseTool]]
+ModelFactory = Callable[[AgentContext], BaseChatModel]
+
+
+@lru_cache(maxsize=1)
+def _shared_graph_tools() -> Any:
+    """Unmasked graph tools on the settings' Neo4j, opened once per process (chat hides no
+    pairs: it is not an evaluation)."""
+    from graph_store.connection import open_driver
+    from graph_store.tools import GraphTools
+    from kedrec.settings import get_settings
+
+    settings = get_settings()
+    return GraphTools.from_settings(open_driver(settings.neo4j), settings.neo4j)
+
+
+def default_tools(context: AgentContext) -> list[BaseTool]:
+    """The teacher's tools (graph + allowed literature) on the settings' graph."""
+    from agent.tools import make_tools
+
+    return make_tools(
+        _shared_graph_tools(),
+        literature_source=context.literature_source,
+        use_live_apis=context.use_live_apis,
+    )
+
+
+def default_model(context: AgentContext) -> BaseChatModel:
+    """The teacher's chat model for ``context.model``."""
+    from agent.chat_models import load_chat_model
+
+    return load_chat_model(context)
+
+
+def _turn_steps(messages: list[Any]) -> int:
+    """Model turns since the user's last message."""
+    steps = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage):
+            steps += 1
+    return steps
+
+
+def build_chat_graph(
+    *,
+    tools_factory: ToolsFactory | None = None,
+    model_factory: ModelFactory | None = None,
+    checkpointer: Any = None,
+) -> Any:
+    """Compile the chat ReAct graph.
+
+    Args:
+        tools_factory: Builds the tools for a context (the teacher's tools when None).
+        model_factory: Builds the chat model for a context (``load_chat_model`` when None).
+        checkpointer: Where threads are saved (None: in-memory / the platform's).
+
+    Returns:
+        The compiled graph; call it with ``context=AgentContext(...)``.
+    """
+    make_tools = tools_factory or default_tools
+    make_model = model_factory or default_model
+    cache: dict[tuple[str, ...], tuple[BaseChatModel, dict[str, BaseTool], Any]] = {}
+
+    def bound(context: AgentContext) -> tuple[dict[str, BaseTool], Any]:
+        key = (context.model, context.literature_source, str(context.use_live_apis))
+        if key not in cache:
+            tools = make_tools(context)
+            model = make_model(context)
+            cache[key] = (model, {t.name: t for t in tools}, model.bind_tools(tools))
+        _, by_name, runnable = cache[key]
+        return by_name, runnable
+
+    def call_model(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        """Ask the model for the next step; out of steps, answer that plainly."""
+        context = runtime.context or AgentContext()
+        if _turn_steps(state["messages"]) >= context.max_steps:
+            return {"messages": [AIMessage(content=OUT_OF_STEPS)]}
+        _, runnable = bound(context)
+        response = runnable.invoke([SystemMessage(content=CHAT_SYSTEM_PROMPT), *state["messages"]])
+        return {"messages": [response]}
+
+    def call_tools(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        """Run every tool call of the last model turn; unknown tools get an error message."""
+        context = runtime.context or AgentContext()
+        by_name, _ = bound(context)
+        last = state["messages"][-1]
+        results: list[ToolMessage] = []
+        for call in getattr(last, "tool_calls", []):
+            tool = by_name.get(call["name"])
+            if tool is None:
+                results.append(
+                    ToolMessage(
+                        content=f"Error: no tool {call['name']!r}; use one of "
+                        + ", ".join(sorted(by_name)),
+                        tool_call_id=call["id"],
+                        name=call["name"],
+                        status="error",
+                    )
+                )
+                continue
+            results.append(tool.invoke({**call, "type": "tool_call"}))
+        return {"messages": results}
+
+    def route_model_output(state: MessagesState) -> Literal["tools", "__end__"]:
+        """Go to the tools when the model asked for any, else end the turn."""
+        last = state["messages"][-1]
+        if not isinstance(last, AIMessage):
+            raise ValueError(f"expected an AIMessage after call_model, got {type(last).__name__}")
+        return "tools" if last.tool_calls else END
+
+    builder = StateGraph(MessagesState, context_schema=AgentContext)
+    builder.add_node("call_model", call_model)
+    builder.add_node("tools", call_tools)
+    builder.add_edge(START, "call_model")
+    builder.add_conditional_edges("call_model", route_model_output)
+    builder.add_edge("tools", "call_model")
+    return builder.compile(checkpointer=checkpointer, name="KEDRec chat")
+
+
+graph = build_chat_graph()
+"""The chat graph served by ``langgraph dev`` (the platform supplies the checkpointer)."""
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+def threads_path(settings: Any = None) -> Path:
+    """``<cache_dir>/chat/threads.sqlite``."""
+    from kedrec.settings import get_settings
+
+    return (settings or get_settings()).cache_dir / "chat" / "threads.sqlite"
+
+
+def sqlite_checkpointer(path: Path) -> Any:
+    """A SQLite checkpointer on ``path`` (created with its folder)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    saver.setup()
+    return saver
+
+
+@dataclass
+class ThreadInfo:
+    """One saved conversation."""
+
+    thread_id: str
+    messages: int
+    first_question: str
+
+
+def list_threads(compiled: Any, checkpointer: Any) -> list[ThreadInfo]:
+    """Every thread in the checkpointer, most recently updated first."""
+    latest: dict[str, str] = {}
+    for item in checkpointer.list(None):
+        thread_id = item.config["configurable"]["thread_id"]
+        latest[thread_id] = max(latest.get(thread_id, ""), item.checkpoint["ts"])
+    infos = []
+    for thread_id in sorted(latest, key=lambda t: latest[t], reverse=True):
+        state = compiled.get_state({"configurable": {"thread_id": thread_id}})
+        messages = state.values.get("messages", [])
+        first = next((m for m in messages if isinstance(m, HumanMessage)), None)
+        infos.append(ThreadInfo(thread_id, len(messages), str(first.content) if first else ""))
+    return infos
+
+
+def new_thread_id() -> str:
+    """A fresh, short thread ID."""
+    return f"chat-{uuid.uuid4().hex[:10]}"
+
+
+# -- the REPL ---------------------------------------------------------------------------------
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def stream_turn(
+    compiled: Any, text: str, *, thread_id: str, context: AgentContext
+) -> Iterator[tuple[str, str]]:
+    """Run one user turn and yield ``(kind, text)``: ``token``, ``tool_call``, ``tool_result``.
+
+    Tokens come from ``stream_mode="messages"``; tool calls and results from ``"updates"``.
+    """
+    config = {"configurable": {"thread_id": thread_id}}
+    streamed: set[str] = set()
+    for mode, payload in compiled.stream(
+        {"messages": [HumanMessage(content=text)]},
+        config,
+        context=context,
+        stream_mode=["messages", "updates"],
+    ):
+        if mode == "messages":
+            chunk, metadata = payload
+            if metadata.get("langgraph_node") != "call_model":
+                continue
+            text = chunk.content if isinstance(chunk, AIMessageChunk | AIMessage) else None
+            if isinstance(text, str) and text:
+                streamed.add(chunk.id or "")
+                yield "token", text
+            continue
+        for node, update in payload.items():
+            for message in (update or {}).get("messages", []):
+                if node == "call_model" and isinstance(message, AIMessage):
+                    if message.content and (message.id or "") not in streamed:
+                        yield "token", str(message.content)  # a model that did not stream
+                    for call in message.tool_calls:
+                        yield "tool_call", f"{call['name']}({_short(call['args'], 120)})"
+                elif node == "tools" and isinstance(message, ToolMessage):
+                    status = " [error]" if message.status == "error" else ""
+                    yield "tool_result", f"{message.name}{status}: {_short(message.content)}"
+
+
+HELP = "Commands: /new (new thread), /threads (list threads), /quit. Anything else is asked."
+
+
+def chat_repl(
+    compiled: Any,
+    checkpointer: Any,
+    *,
+    context: AgentContext,
+    thread_id: str | None = None,
+    input_fn: Callable[[str], str] = input,
+    console: Any = None,
+) -> str:
+    """Run the terminal chat until ``/quit`` or end of input; return the last thread ID.
+
+    Args:
+        compiled: A chat graph compiled with ``checkpointer``.
+        checkpointer: The checkpointer (for ``/threads``).
+        context: The agent context (model, literature source, step limit).
+        thread_id: Thread to continue; a new one when None.
+        input_fn: Reads one line (``input``; injected in tests).
+        console: A rich console for output (stdout when None).
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    out = console or Console()
+    thread = thread_id or new_thread_id()
+    out.print(f"[bold]KEDRec chat[/bold] ({context.model}), thread [cyan]{thread}[/cyan]. {HELP}")
+    while True:
+        try:
+            text = input_fn("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return thread
+        if not text:
+            continue
+        if text == "/quit":
+            return thread
+        if text == "/new":
+            thread = new_thread_id()
+            out.print(f"new thread [cyan]{thread}[/cyan]")
+            continue
+        if text == "/threads":
+            for info in list_threads(compiled, checkpointer):
+                mark = "*" if info.thread_id == thread else " "
+                out.print(
+                    f"{mark} {info.thread_id}  {info.messages:>3} messages  "
+                    f"{escape(_short(info.first_question, 60))}"
+                )
+            continue
+        if text.startswith("/"):
+            out.print(f"unknown command {escape(text)}. {HELP}")
+            continue
+        out.print("[bold green]kedrec>[/bold green] ", end="")
+        after_tool = False
+        for kind, piece in stream_turn(compiled, text, thread_id=thread, context=context):
+            if kind == "token":
+                if after_tool:
+                    out.print("[bold green]kedrec>[/bold green] ", end="")
+                    after_tool = False
+                out.print(escape(piece), end="", soft_wrap=True, highlight=False)
+            else:
+                arrow = "→" if kind == "tool_call" else "←"
+                out.print(f"\n  [dim]{arrow} {escape(piece)}[/dim]", end="", soft_wrap=True)
+                after_tool = True
+        out.print()
+
+
+def chat_session(context: AgentContext, *, thread_id: str | None = None) -> str:
+    """``kedrec chat``: the REPL on the settings' graph with threads in SQLite."""
+    checkpointer = sqlite_checkpointer(threads_path())
+    try:
+        compiled = build_chat_graph(checkpointer=checkpointer)
+        return chat_repl(compiled, checkpointer, context=context, thread_id=thread_id)
+    finally:
+        checkpointer.conn.close()

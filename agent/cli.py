@@ -1,0 +1,205 @@
+"""``kedrec teacher collect``, ``kedrec recommend`` and ``kedrec chat``.
+
+Each command calls the public function a notebook would (:func:`agent.collect.collect`,
+:func:`agent.run.run_teacher`, :func:`agent.chat.chat_repl`); heavy imports stay inside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kedrec.console import console
+from kedrec.errors import ConfigError, EntityNotFoundError
+from kedrec.settings import get_settings
+
+teacher_app = typer.Typer(no_args_is_help=True)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(help="'local:smollm2', 'local:/path/to/hf-model' or 'openai:<model>'."),
+]
+SourceOption = Annotated[
+    str | None, typer.Option(help="Literature the tools may search: ct, pmc, both or none.")
+]
+
+
+def _context(model: str | None, literature_source: str | None = None, **extra: Any) -> Any:
+    """An AgentContext with CLI overrides (the rest from KEDREC_AGENT_* or defaults)."""
+    from agent.context import AgentContext
+
+    overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if model:
+        overrides["model"] = model
+    if literature_source:
+        if literature_source not in ("ct", "pmc", "both", "none"):
+            raise ConfigError("--literature-source must be ct, pmc, both or none")
+        overrides["literature_source"] = literature_source
+    return AgentContext(**overrides)
+
+
+@teacher_app.command("collect")
+def collect_command(
+    sets: Annotated[Path, typer.Option("--sets", help="Task sets (JSONL) to answer.")],
+    out: Annotated[Path, typer.Option("--out", help="Trajectory file (JSONL); resumed.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N sets.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Sets run at once.")] = 1,
+    model: ModelOption = None,
+    literature_source: SourceOption = None,
+    evidence: Annotated[
+        bool, typer.Option(help="Build and store each set's evidence bundle.")
+    ] = True,
+) -> None:
+    """Run the teacher on task sets and append one trajectory per set (resumable)."""
+    from agent.collect import collect
+
+    report = collect(
+        sets,
+        out,
+        context=_context(model, literature_source),
+        limit=limit,
+        concurrency=concurrency,
+        with_evidence=evidence,
+    )
+    if report.repaired_bytes:
+        console.print(
+            f"[yellow]repaired:[/yellow] cut a partial last line ({report.repaired_bytes} "
+            f"bytes) left by an interrupted run from {out}"
+        )
+    for set_id, reason in report.failures[:10]:
+        console.print(f"  [red]failed[/red] {set_id}: {reason}", soft_wrap=True)
+    console.print(
+        f"{report.total} sets: {report.already_done} already done, {report.attempted} run "
+        f"({report.ok} ok, {report.failed} failed, {report.correct} correct) in "
+        f"{report.seconds:.1f}s -> {out}"
+    )
+    print(json.dumps(report.as_dict()))
+
+
+# -- recommend --------------------------------------------------------------------------------
+
+
+def resolve_task(graph_tools: Any, disease: str, candidates: list[str]) -> Any:
+    """Build an ad-hoc task set from names or IDs (label unknown: 0 is a filler)."""
+    from eval.task_sets import NamedEntity, TaskSet
+
+    def one(name: str, kind: str) -> NamedEntity:
+        matches = graph_tools.resolve_entity(name, kinds=[kind], limit=1)
+        if not matches:
+            raise EntityNotFoundError(f"no {kind} matches {name!r}: try another spelling or ID")
+        return NamedEntity(id=matches[0].id, name=matches[0].name)
+
+    if len(candidates) != 2:
+        raise ConfigError("--candidates takes exactly two drugs")
+    found_disease = one(disease, "Disease")
+    drugs = [one(name, "Compound") for name in candidates]
+    digest = hashlib.sha256(
+        "|".join([found_disease.id, *(d.id for d in drugs)]).encode()
+    ).hexdigest()
+    return TaskSet(
+        set_id=f"adhoc-{digest[:12]}",
+        split="test",
+        disease=found_disease,
+        candidates=drugs,
+        label=0,
+        seed=0,
+        source="adhoc",
+        hidden_pairs=[],
+    )
+
+
+def print_run(task_set: Any, run: Any) -> None:
+    """Show a teacher run: choice, confidence, domain answers, rationale, citations."""
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    names = {c.id: c.name for c in task_set.candidates}
+    if run.status != "ok" or run.answer is None:
+        console.print(f"[red]no answer[/red]: {escape(run.failure_reason or 'unknown reason')}")
+        return
+    answer = run.answer
+    chosen = names.get(run.choice_id or "", answer.choice)
+    console.print(
+        Panel(
+            f"[bold]{escape(chosen)}[/bold] ({run.choice_id or '—'}) for "
+            f"[bold]{escape(task_set.disease.name)}[/bold]\nconfidence {answer.confidence:.2f}",
+            title="recommendation",
+        )
+    )
+    if answer.answers:
+        table = Table(title="domain questions", show_lines=True)
+        table.add_column("question")
+        table.add_column("answer")
+        for item in answer.answers:
+            table.add_row(escape(item.question_id), escape(item.answer))
+        console.print(table)
+    console.print(Panel(escape(answer.rationale), title="rationale"))
+    verified = run.citation_check.verified
+    console.print(
+        "[green]verified citations[/green]: " + (escape(", ".join(verified)) or "none"),
+        soft_wrap=True,
+    )
+    if run.citation_check.removed:
+        console.print(
+            "[yellow]removed (not returned by any tool)[/yellow]: "
+            + escape(", ".join(run.citation_check.removed)),
+            soft_wrap=True,
+        )
+    console.print(
+        f"[dim]{run.steps} steps, {len(run.tool_calls)} tool calls, "
+        f"{run.wall_seconds:.1f}s (model {run.model_seconds:.1f}s, tools "
+        f"{run.tool_seconds:.1f}s)[/dim]"
+    )
+
+
+def recommend_command(
+    disease: Annotated[str, typer.Option(help="Disease name, synonym or DRKG ID.")],
+    candidates: Annotated[
+        tuple[str, str], typer.Option(help='Two drugs (names or IDs): --candidates "A" "B".')
+    ],
+    model: ModelOption = None,
+    literature_source: SourceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the run as JSON.")] = False,
+) -> None:
+    """Ask the teacher which of two drugs fits a disease, with rationale and citations."""
+    from agent.run import run_teacher
+    from agent.trajectory import build_record, record_line
+    from graph_store.connection import open_driver
+    from graph_store.tools import GraphTools
+
+    settings = get_settings()
+    context = _context(model, literature_source)
+    driver = open_driver(settings.neo4j)
+    try:
+        graph_tools = GraphTools.from_settings(driver, settings.neo4j)
+        task_set = resolve_task(graph_tools, disease, list(candidates))
+        console.print(
+            f"{task_set.disease.name} ({task_set.disease.id}): "
+            + " vs ".join(f"{c.name} ({c.id})" for c in task_set.candidates)
+        )
+        with console.status(f"teacher thinking with {context.model}…"):
+            run = run_teacher(task_set, context=context, graph_tools=graph_tools)
+    finally:
+        driver.close()
+    print_run(task_set, run)
+    if as_json:
+        record = build_record(task_set, run, context=context, label_known=False)
+        print(record_line(record).decode().rstrip("\n"))
+
+
+def chat_command(
+    thread: Annotated[
+        str | None, typer.Option(help="Thread ID to continue (default: a new thread).")
+    ] = None,
+    model: ModelOption = None,
+    literature_source: SourceOption = None,
+) -> None:
+    """Chat with the agent over the graph and literature tools (threads are saved)."""
+    from agent.chat import chat_session
+
+    chat_session(_context(model, literature_source), thread_id=thread)

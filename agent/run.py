@@ -1,0 +1,140 @@
+"""One teacher run on one task set: masked tools, the graph, and the :class:`TeacherRun` record.
+
+The run never raises for what happens inside it: a model error, a malformed answer after every
+retry or a runaway loop all come back as ``status='failed'`` with ``failure_reason`` and
+everything recorded up to that point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    messages_to_dict,
+)
+
+from agent.citations import check_citations
+from agent.context import AgentContext
+from agent.prompts import render_system, render_task
+from agent.records import INSUFFICIENT, CitationCheck, TeacherRun, TokenUsage, ToolCallRecord
+from agent.state import AgentTask
+from eval.task_sets import TaskSet
+from graph_store.masking import HiddenPairs
+from graph_store.tools import GraphTools
+
+logger = logging.getLogger(__name__)
+
+
+def token_usage(messages: Sequence[BaseMessage]) -> TokenUsage:
+    """Sum the usage metadata of every model turn."""
+    usage = TokenUsage()
+    for message in messages:
+        if isinstance(message, AIMessage) and message.usage_metadata:
+            usage.input_tokens += message.usage_metadata.get("input_tokens", 0)
+            usage.output_tokens += message.usage_metadata.get("output_tokens", 0)
+    return usage
+
+
+def run_teacher(
+    task_set: TaskSet,
+    *,
+    context: AgentContext,
+    graph_tools: GraphTools,
+    model: BaseChatModel | None = None,
+    checkpointer: Any = None,
+    thread_id: str | None = None,
+) -> TeacherRun:
+    """Answer one task set with the teacher agent, its label edges hidden from every tool.
+
+    Args:
+        task_set: The question; its ``hidden_pairs`` are masked in every graph tool.
+        context: Model, step limit, retries, literature source, live APIs.
+        graph_tools: Graph tools on the database to use (their own hidden pairs are replaced).
+        model: The chat model; default ``agent.chat_models.load_chat_model(context)``.
+        checkpointer: Optional LangGraph checkpointer (to inspect or resume a run).
+        thread_id: Checkpoint thread; default the set ID.
+
+    Returns:
+        The run record: answer (citations checked), tool calls, messages, tokens, timings.
+    """
+    from agent.graph import build_graph, recursion_limit
+    from agent.tools import make_tools
+
+    started = time.perf_counter()
+    if model is None:
+        from agent.chat_models import load_chat_model
+
+        model = load_chat_model(context)
+    tools = make_tools(
+        graph_tools.with_hidden(HiddenPairs.of(task_set.hidden_pairs)),
+        literature_source=context.literature_source,
+        use_live_apis=context.use_live_apis,
+    )
+    graph = build_graph(tools=tools, model=model, checkpointer=checkpointer)
+    task = AgentTask.from_task_set(task_set)
+    config: dict[str, Any] = {"recursion_limit": recursion_limit(context)}
+    if checkpointer is not None:
+        config["configurable"] = {"thread_id": thread_id or task_set.set_id}
+    values: dict[str, Any] = {}
+    error: str | None = None
+    try:
+        for chunk in graph.stream(
+            {"task": task, "messages": [HumanMessage(render_task(task))]},
+            config,
+            context=context,
+            stream_mode="values",
+        ):
+            values = chunk
+    except Exception as exc:  # the run records its failure instead of raising
+        logger.warning("teacher run %s failed", task_set.set_id, exc_info=True)
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+    return _record(task, context, values, error, time.perf_counter() - started)
+
+
+def _record(
+    task: AgentTask,
+    context: AgentContext,
+    values: dict[str, Any],
+    error: str | None,
+    wall_seconds: float,
+) -> TeacherRun:
+    """Turn the graph's last state into a TeacherRun (citations checked)."""
+    messages: list[BaseMessage] = list(values.get("messages") or [])
+    records: list[ToolCallRecord] = list(values.get("tool_records") or [])
+    answer = values.get("answer")
+    check = CitationCheck()
+    if answer is not None and error is None:
+        answer, check = check_citations(answer, records)
+    else:
+        answer = None
+    failure = error or values.get("failure_reason")
+    if answer is None and failure is None:
+        failure = "the run ended without a final answer"
+    candidate_ids = {c.id for c in task.candidates}
+    choice_id = answer.choice if answer and answer.choice in candidate_ids else None
+    if answer is not None and answer.choice != INSUFFICIENT and choice_id is None:
+        logger.debug("choice %r is not a candidate", answer.choice)
+    system = SystemMessage(render_system(task, context.max_steps))
+    return TeacherRun(
+        status="ok" if answer is not None else "failed",
+        failure_reason=None if answer is not None else failure,
+        answer=answer,
+        choice_id=choice_id,
+        messages=messages_to_dict([system, *messages]),
+        tool_calls=records,
+        citation_check=check,
+        tokens=token_usage(messages),
+        model_seconds=float(values.get("model_seconds") or 0.0),
+        tool_seconds=sum(r.latency_ms for r in records) / 1000.0,
+        wall_seconds=wall_seconds,
+        steps=int(values.get("steps") or 0),
+        step_limit_reached=bool(values.get("step_limit_reached")),
+    )
