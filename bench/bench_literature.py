@@ -42,19 +42,11 @@ import numpy as np
 
 from kedrec.settings import get_settings
 from literature.corpus import iter_corpus
+from literature.documents import coverage_doc_id
 from literature.index import LiteratureIndex
 from literature.retrieval import rerank, retrieve_pair
 
 COVERAGE = "benchmarks/pharmacotherapydb/coverage/pharmacotherapydb_dm_pair_doc_hits.tsv"
-_PREFIX = {
-    "ei": "PMC:",
-    "ctgov": "NCT:",
-    "ctgov2": "NCT:",
-    "bc5cdr": "PMID:",
-    "biored": "PMID:",
-    "pubmedqa": "PMID:",
-    "ddi": "DDI:",
-}
 
 
 def machine() -> dict[str, Any]:
@@ -73,11 +65,7 @@ def dm_pairs() -> list[dict[str, Any]]:
     pairs = []
     with path.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            examples = {
-                _PREFIX[x.partition(":")[0]] + x.partition(":")[2]
-                for x in row["example_doc_ids_lenient"].split(",")
-                if x
-            }
+            examples = {coverage_doc_id(x) for x in row["example_doc_ids_lenient"].split(",") if x}
             pairs.append({**row, "examples": examples, "n_docs": int(row["n_docs_lenient"])})
     return pairs
 

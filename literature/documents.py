@@ -15,6 +15,24 @@ Source = Literal["CT", "PMC"]
 SourceFilter = Literal["ct", "pmc", "both", "none"]
 """Which sources retrieval may use; "none" turns literature off (an evaluation ablation)."""
 
+COVERAGE_ID_PREFIXES: dict[str, str] = {
+    "ei": "PMC:",
+    "ctgov": "NCT:",
+    "ctgov2": "NCT:",
+    "bc5cdr": "PMID:",
+    "biored": "PMID:",
+    "pubmedqa": "PMID:",
+    "ddi": "DDI:",
+}
+"""Collection prefixes of shared/data's PharmacotherapyDB coverage file -> our doc_id prefixes."""
+
+
+def coverage_doc_id(raw: str) -> str:
+    """Map a coverage-file ID (``ei:PMC123``, ``ctgov:NCT…``, ``ddi:…``) to an index doc_id."""
+    prefix, _, local = raw.partition(":")
+    return COVERAGE_ID_PREFIXES[prefix] + local
+
+
 _WORD = re.compile(r"\S+")
 _SPACES = re.compile(r"\s+")
 

@@ -16,6 +16,7 @@ import pytest
 
 from kedrec.settings import get_settings
 from literature.corpus import CorpusItem, iter_corpus
+from literature.documents import coverage_doc_id
 from literature.drugs import DrugMatcher, load_drug_matcher
 from literature.index import LiteratureIndex
 
@@ -36,22 +37,6 @@ KNOWN_PAIRS = [
 """PharmacotherapyDB disease-modifying pairs with co-mentioning documents in the corpus."""
 
 DISTRACTORS_PER_FOLDER = 8
-
-_PREFIX = {
-    "ei": "PMC:",
-    "ctgov": "NCT:",
-    "ctgov2": "NCT:",
-    "bc5cdr": "PMID:",
-    "biored": "PMID:",
-    "pubmedqa": "PMID:",
-    "ddi": "DDI:",
-}
-
-
-def coverage_doc_id(raw: str) -> str:
-    """Map a coverage-file ID (``ei:PMC123``, ``ctgov:NCT…``, ``ddi:…``) to our doc_id."""
-    prefix, _, local = raw.partition(":")
-    return _PREFIX[prefix] + local
 
 
 def pair_doc_ids() -> dict[tuple[str, str], set[str]]:
