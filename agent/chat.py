@@ -76,7 +76,7 @@ def default_tools(context: AgentContext) -> list[BaseTool]:
 
 def default_model(context: AgentContext) -> BaseChatModel:
     """The teacher's chat model for ``context.model``."""
-    from agent.chat_models import load_chat_model
+    from llm.chat_models import load_chat_model
 
     return load_chat_model(context)
 

@@ -85,7 +85,7 @@ def collect_command(
 
 def resolve_task(graph_tools: Any, disease: str, candidates: list[str]) -> Any:
     """Build an ad-hoc task set from names or IDs (label unknown: 0 is a filler)."""
-    from eval.task_sets import NamedEntity, TaskSet
+    from tasks.task_sets import NamedEntity, TaskSet
 
     def one(name: str, kind: str) -> NamedEntity:
         matches = graph_tools.resolve_entity(name, kinds=[kind], limit=1)

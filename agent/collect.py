@@ -33,7 +33,7 @@ from agent.trajectory import (
     record_line,
     secret_values,
 )
-from eval.task_sets import TaskSet, read_task_sets
+from tasks.task_sets import TaskSet, read_task_sets
 from kedrec.errors import ConfigError, DataFormatError
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class _Env:
 
 def run_one(task_set: TaskSet, env: _Env, run: Runner) -> TrajectoryRecord:
     """Build the evidence bundle, run the teacher and combine both; never raises."""
-    from agent.evidence import build_evidence_bundle, masked_tools, render_bundle
+    from evidence.bundle import build_evidence_bundle, masked_tools, render_bundle
 
     started_at = _now()
     started = time.perf_counter()

@@ -96,7 +96,7 @@ class _Resources:
             return self._model
         key = (context.model, context.temperature, context.max_tokens)
         if key not in self._models:
-            from agent.chat_models import load_chat_model
+            from llm.chat_models import load_chat_model
 
             self._models[key] = load_chat_model(context)
         return self._models[key]
@@ -114,7 +114,7 @@ def build_graph(
     Args:
         tools: The tools the model may call, or a factory ``context -> tools``; default:
             unmasked tools from the settings (:func:`default_tools`).
-        model: The chat model; default: ``agent.chat_models.load_chat_model(context)``.
+        model: The chat model; default: ``llm.chat_models.load_chat_model(context)``.
         checkpointer: A LangGraph checkpointer (None: no persistence; Studio adds its own).
         name: The graph's name in traces and Studio.
 

@@ -21,12 +21,12 @@ from langchain_core.messages import (
     messages_to_dict,
 )
 
-from agent.citations import check_citations
+from evidence.citations import check_citations
 from agent.context import AgentContext
 from agent.prompts import render_system, render_task
 from agent.records import INSUFFICIENT, CitationCheck, TeacherRun, TokenUsage, ToolCallRecord
 from agent.state import AgentTask
-from eval.task_sets import TaskSet
+from tasks.task_sets import TaskSet
 from graph_store.masking import HiddenPairs
 from graph_store.tools import GraphTools
 
@@ -58,7 +58,7 @@ def run_teacher(
         task_set: The question; its ``hidden_pairs`` are masked in every graph tool.
         context: Model, step limit, retries, literature source, live APIs.
         graph_tools: Graph tools on the database to use (their own hidden pairs are replaced).
-        model: The chat model; default ``agent.chat_models.load_chat_model(context)``.
+        model: The chat model; default ``llm.chat_models.load_chat_model(context)``.
         checkpointer: Optional LangGraph checkpointer (to inspect or resume a run).
         thread_id: Checkpoint thread; default the set ID.
 
@@ -70,7 +70,7 @@ def run_teacher(
 
     started = time.perf_counter()
     if model is None:
-        from agent.chat_models import load_chat_model
+        from llm.chat_models import load_chat_model
 
         model = load_chat_model(context)
     tools = make_tools(

@@ -30,7 +30,7 @@ class AgentTask(BaseModel):
 
     @classmethod
     def from_task_set(cls, task_set: object) -> AgentTask:
-        """Copy the question part of an :class:`eval.task_sets.TaskSet` (label left out)."""
+        """Copy the question part of an :class:`tasks.task_sets.TaskSet` (label left out)."""
         return cls.model_validate(task_set, from_attributes=True)
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.context import AgentContext
-from agent.evidence import EvidenceBundle
+from evidence.bundle import EvidenceBundle
 from agent.records import TeacherRun
-from eval.task_sets import NamedEntity, TaskSet
+from tasks.task_sets import NamedEntity, TaskSet
 
 RECORD_VERSION = 1
 

@@ -37,7 +37,7 @@ from bench_common import machine_info
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph_store.kge import KGEConfig, default_files, train_embeddings
+from kge.pipeline import KGEConfig, default_files, train_embeddings
 
 SYNTHETIC = Path("/tmp/drkg_synth/drkg.tsv")
 BUDGET_S = 30 * 60
@@ -115,8 +115,8 @@ def synthetic_worker(
     """Prepare the DRKG-scale graph, time steps of both optimizers, one eval, maybe one epoch."""
     import torch
 
-    from graph_store.kge_data import prepare_triples
-    from graph_store.kge_train import build_model, evaluate, fit, make_optimizer, torch_session
+    from kge.data import prepare_triples
+    from kge.train import build_model, evaluate, fit, make_optimizer, torch_session
     from graph_store.masking import HiddenPairs
 
     out: dict[str, Any] = {"triples_file": str(triples), "dim": dim, "batch_size": batch_size}

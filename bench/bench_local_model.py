@@ -43,7 +43,7 @@ def _peak_mib() -> float:
 
 def phase_convert(cache_dir: Path) -> dict[str, Any]:
     """Convert the GGUF file into ``cache_dir``; return wall/CPU seconds and peak RSS."""
-    from agent.local_model import SMOLLM2_DIR, ensure_smollm2
+    from llm.local_model import SMOLLM2_DIR, ensure_smollm2
 
     wall, cpu = time.perf_counter(), time.process_time()
     folder = ensure_smollm2(cache_dir)
@@ -62,7 +62,7 @@ def phase_generate(folder: Path, threads: int) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage, SystemMessage
     from langchain_core.tools import tool
 
-    from agent.local_model import LocalChatModel
+    from llm.local_model import LocalChatModel
 
     @tool
     def drug_targets(drug: str) -> str:

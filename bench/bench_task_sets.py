@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import machine_info
 
-from eval.relevance import CompoundDiseaseEdges
-from eval.sampling import (
+from tasks.relevance import CompoundDiseaseEdges
+from tasks.sampling import (
     SamplingConfig,
     TaskSampler,
     eligible_diseases,
@@ -32,7 +32,7 @@ from eval.sampling import (
     sample_task_sets,
     split_diseases,
 )
-from graph_store.kge import KGEConfig, train_embeddings
+from kge.pipeline import KGEConfig, train_embeddings
 from graph_store.load_plan import resolve_inputs
 from graph_store.names import load_name_index
 from kedrec.settings import get_settings

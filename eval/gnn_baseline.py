@@ -2,7 +2,7 @@
 
 score(c, treats, d) is the KGE model's score, maximised over the treatment relations it knows
 (DrugBank treats, Hetionet CtD/CpD, GNBR T). The embeddings must have been trained without the
-evaluated sets' label edges (their version records the held-out set; see eval.leakage).
+evaluated sets' label edges (their version records the held-out set; see tasks.leakage).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from eval.metrics import SelectionScores, selection_scores
-from eval.sampling import TREATMENT_RELATIONS, DrugEmbeddings
-from eval.task_sets import TaskSet
+from tasks.sampling import TREATMENT_RELATIONS, DrugEmbeddings
+from tasks.task_sets import TaskSet
 
 
 def treatment_score(embeddings: DrugEmbeddings, drugs: list[str], disease: str) -> np.ndarray:

@@ -135,6 +135,21 @@ class LiteratureSettings(BaseSettings):
     )
 
 
+class EvidenceSettings(BaseSettings):
+    """How much each evidence step shows: one set of limits for the teacher's tools and the
+    bundle the student reads (changing one changes the bundle version)."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_EVIDENCE_", env_file=".env", extra="ignore")
+
+    profile_limit: int = Field(15, ge=1, description="Genes per drug or disease profile.")
+    mechanism_limit: int = Field(10, ge=1, description="Shared genes and gene–gene paths shown.")
+    literature_top_n: int = Field(5, ge=1, description="Passages per (disease, drug) pair.")
+    snippet_chars: int = Field(240, ge=40, description="Characters kept per passage snippet.")
+    bundle_chars: int = Field(
+        12_000, ge=1_000, description="Character budget of a rendered evidence bundle."
+    )
+
+
 class KedrecSettings(BaseSettings):
     """Root settings: data and cache locations plus one sub-model per area."""
 
@@ -154,6 +169,7 @@ class KedrecSettings(BaseSettings):
     )
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
     literature: LiteratureSettings = Field(default_factory=LiteratureSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
     @property
     def kg_slice_dir(self) -> Path:

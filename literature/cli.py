@@ -1,4 +1,4 @@
-"""CLI commands for this area (see kedrec.cli): ``kedrec lit ingest | search | stats``."""
+"""CLI commands for this area (see kedrec_cli.main): ``kedrec lit ingest | search | stats``."""
 
 from __future__ import annotations
 

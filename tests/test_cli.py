@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from kedrec.cli import app
+from kedrec_cli.main import app
 
 runner = CliRunner()
 
@@ -31,7 +31,7 @@ def test_project_error_is_one_line_with_exit_1(monkeypatch: pytest.MonkeyPatch) 
         [
             sys.executable,
             "-c",
-            "from kedrec.cli import main; main()",
+            "from kedrec_cli.main import main; main()",
             "graph",
             "stats",
             "--no-check",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agent.answer import AnswerFormatError, extract_json, parse_final_answer
-from agent.citations import check_citations, find_ids, normalise
+from evidence.citations import check_citations, find_ids, normalise
 from agent.prompts import (
     DOMAIN_QUESTIONS,
     FINAL_ANSWER_PROMPT,

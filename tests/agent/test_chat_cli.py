@@ -245,7 +245,7 @@ def test_recommend_resolves_names_and_prints_answer(
 
 
 def adhoc_set(i: int) -> Any:
-    from eval.task_sets import NamedEntity, TaskSet
+    from tasks.task_sets import NamedEntity, TaskSet
 
     return TaskSet(
         set_id=f"cli-{i}",
@@ -266,7 +266,7 @@ def test_teacher_collect_command(
     tmp_path: Path, test_neo4j_env: None, loaded_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import agent.run
-    from eval.task_sets import write_task_sets
+    from tasks.task_sets import write_task_sets
 
     monkeypatch.setattr(agent.run, "run_teacher", fake_run)
     sets, out = tmp_path / "sets.jsonl", tmp_path / "out.jsonl"

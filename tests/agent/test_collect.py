@@ -20,7 +20,7 @@ import pytest
 from agent.collect import CollectReport, _Writer, collect, repair_tail
 from agent.context import AgentContext
 from agent.records import FinalAnswer, TeacherRun, ToolCallRecord
-from eval.task_sets import NamedEntity, TaskSet, write_task_sets
+from tasks.task_sets import NamedEntity, TaskSet, write_task_sets
 from graph_store.tools import GraphTools
 from kedrec.errors import ConfigError
 

@@ -13,9 +13,9 @@ from agent.context import AgentContext
 from agent.records import INSUFFICIENT
 from agent.run import run_teacher
 from agent.tools import make_tools, tool_schema
-from eval.task_sets import TaskSet
+from tasks.task_sets import TaskSet
 from graph_store.tools import GraphTools
-from tests.agent.scripted_model import USAGE, ScriptedChatModel, tool_call, turn
+from tests.support.scripted_model import USAGE, ScriptedChatModel, tool_call, turn
 
 pytestmark = pytest.mark.neo4j
 

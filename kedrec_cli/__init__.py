@@ -1,0 +1,1 @@
+"""The ``kedrec`` command line: it imports every package, so no package imports it."""

@@ -1,0 +1,1 @@
+"""Knowledge-graph embeddings of DRKG with torch-geometric (ComplEx, DistMult, RotatE, TransE)."""

@@ -1,0 +1,1 @@
+"""Chat-model backends (OpenAI-compatible, local HF/GGUF LLaMA), tool-call and JSON parsing."""

@@ -1,0 +1,155 @@
+"""Build the teacher's chat model from ``AgentContext.model`` ('provider:model').
+
+Providers:
+
+- ``openai:<model>``: ``ChatOpenAI`` on the OpenAI API or any OpenAI-compatible server
+  (vLLM, llama.cpp server, Ollama) named by ``OPENAI_BASE_URL``; the key is
+  ``OPENAI_API_KEY``. This is where a strong teacher runs.
+- ``local:smollm2``: the bundled SmolLM2-135M-Instruct in this process (tiny, for trying
+  the pipeline offline; not a useful teacher).
+- ``local:<folder>``: any HF LLaMA-architecture instruct folder in this process.
+
+The key is read here only, handed to the client as a secret and never logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from langchain_core.language_models import BaseChatModel
+
+from agent.context import AgentContext
+from llm.local_model import (
+    SMOLLM2_DIR,
+    SMOLLM2_NAME,
+    LocalChatModel,
+    LocalModelError,
+    ensure_smollm2,
+    is_model_folder,
+)
+from kedrec.errors import ConfigError
+from kedrec.settings import KedrecSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "local")
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+"""Sent as the key to a local OpenAI-compatible server started without one."""
+
+
+class ChatModelConfigError(ConfigError):
+    """``KEDREC_AGENT_MODEL`` or the provider's environment (key, base URL) is wrong."""
+
+
+def load_chat_model(context: AgentContext, settings: KedrecSettings | None = None) -> BaseChatModel:
+    """Return the chat model ``context.model`` names, configured from the context.
+
+    Args:
+        context: Run configuration (model, temperature, max_tokens).
+        settings: Where the converted local model is cached; default ``get_settings()``.
+
+    Returns:
+        A LangChain chat model that supports ``bind_tools`` and streaming.
+
+    Raises:
+        ChatModelConfigError: Unknown provider, empty model name or missing API key.
+        LocalModelError: The local model could not be found or converted.
+    """
+    provider, _, name = context.model.partition(":")
+    provider, name = provider.strip().lower(), name.strip()
+    if provider not in PROVIDERS:
+        raise ChatModelConfigError(
+            f"unknown model provider {provider!r} in {context.model!r}: use one of "
+            f"{', '.join(p + ':<model>' for p in PROVIDERS)} (KEDREC_AGENT_MODEL)"
+        )
+    if not name:
+        raise ChatModelConfigError(
+            f"no model name in {context.model!r}: e.g. openai:gpt-4o-mini or local:smollm2 "
+            "(KEDREC_AGENT_MODEL)"
+        )
+    if provider == "openai":
+        return _openai_model(name, context)
+    return _local_model(name, context, settings or get_settings())
+
+
+def is_local_url(url: str) -> bool:
+    """Return True for a server on this machine or a private network (keys are optional there).
+
+    Loopback, private and link-local addresses, ``localhost`` and single-label host names
+    (Docker Compose services such as ``http://vllm:8000/v1``) count as local.
+
+    Args:
+        url: A base URL.
+
+    Returns:
+        Whether a placeholder key may be sent.
+    """
+    host = (urlparse(url).hostname or "").lower()
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    if "." not in host and ":" not in host:  # a single-label name: a Compose service
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _openai_model(name: str, context: AgentContext) -> BaseChatModel:
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as e:
+        raise ChatModelConfigError(
+            "openai models need langchain-openai: pip install -e '.[agent]'"
+        ) from e
+    base_url = os.environ.get("OPENAI_BASE_URL") or None
+    key = os.environ.get("OPENAI_API_KEY") or None
+    if key is None:
+        if not (base_url and is_local_url(base_url)):
+            raise ChatModelConfigError(
+                f"openai:{name} needs OPENAI_API_KEY (or OPENAI_BASE_URL pointing at a local "
+                "OpenAI-compatible server, which may run without a key)"
+            )
+        key = LOCAL_PLACEHOLDER_KEY
+    logger.info("chat model openai:%s at %s", name, base_url or "the OpenAI API")
+    return ChatOpenAI(
+        model=name,
+        temperature=context.temperature,
+        max_tokens=context.max_tokens,
+        base_url=base_url,
+        api_key=key,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+        stream_usage=True,
+    )
+
+
+def _local_model(name: str, context: AgentContext, settings: KedrecSettings) -> BaseChatModel:
+    if name.lower() == SMOLLM2_NAME:
+        folder = ensure_smollm2(settings.cache_dir)
+        label = SMOLLM2_DIR
+    else:
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise ChatModelConfigError(
+                f"local model {name!r} is neither 'smollm2' nor an existing folder: use "
+                "local:smollm2 or local:/path/to/hf-llama-folder (KEDREC_AGENT_MODEL)"
+            )
+        if not is_model_folder(folder):
+            raise LocalModelError(
+                f"{folder} is not an HF model folder (needs config.json, *.safetensors and "
+                "tokenizer.json)"
+            )
+        label = folder.name
+    logger.info("chat model local:%s from %s", label, folder)
+    return LocalChatModel(
+        model_path=str(folder),
+        model_name=label,
+        temperature=context.temperature,
+        max_tokens=context.max_tokens,
+    )

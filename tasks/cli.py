@@ -1,0 +1,197 @@
+"""``kedrec sets``: build, import and check drug-selection task sets (the GNN baseline is in eval.cli)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kedrec.console import console
+from kedrec.errors import KedrecError
+from kedrec.provenance import run_metadata
+from kedrec.settings import get_settings
+
+sets_app = typer.Typer(no_args_is_help=True)
+
+DEFAULT_SETS_DIR = "task_sets"
+
+
+def default_sets_dir() -> Path:
+    """Where `kedrec sets build` writes by default (under the cache dir)."""
+    return get_settings().cache_dir / DEFAULT_SETS_DIR
+
+
+def _entities(files: list[Path]) -> set[str]:
+    from graph_store.load_plan import build_plan
+
+    return set(build_plan(files).entities)
+
+
+def _inputs(files: list[Path] | None) -> list[Path]:
+    from graph_store.load_plan import resolve_inputs
+
+    return resolve_inputs(files or [], get_settings().kg_slice_dir)
+
+
+def _pharmacotherapydb_sets(files: list[Path], seed: int):  # type: ignore[no-untyped-def]
+    from tasks.benchmark_import import (
+        EntityMapper,
+        import_benchmark_tsv,
+        pharmacotherapydb_rows,
+        write_benchmark_tsv,
+    )
+    from graph_store.names import load_name_index
+
+    settings = get_settings()
+    indications = settings.data_dir / "benchmarks" / "pharmacotherapydb" / "indications.tsv"
+    tsv = settings.cache_dir / DEFAULT_SETS_DIR / "pharmacotherapydb.tsv"
+    write_benchmark_tsv(pharmacotherapydb_rows(indications), tsv)
+    mapper = EntityMapper(_entities(files), load_name_index(settings.names_dir))
+    return import_benchmark_tsv(tsv, mapper, seed=seed, default_source="pharmacotherapydb")
+
+
+@sets_app.command("build")
+def build(
+    files: Annotated[list[Path] | None, typer.Argument(help="DRKG triple files.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split, sampling and embeddings.")] = 0,
+    top_k: Annotated[int, typer.Option(help="K: GNN-ranked drugs in C_d.")] = 50,
+    sets_per_disease: Annotated[int, typer.Option(help="Sets per disease.")] = 1,
+    val_fraction: Annotated[float, typer.Option(help="Share of diseases in val.")] = 0.15,
+    test_fraction: Annotated[float, typer.Option(help="Share of diseases in test.")] = 0.15,
+    model: Annotated[str, typer.Option(help="KGE model: complex, distmult, rotate, transe.")] = (
+        "complex"
+    ),
+    epochs: Annotated[int, typer.Option(help="Maximum KGE epochs.")] = 50,
+    dim: Annotated[int, typer.Option(help="KGE dimension.")] = 128,
+    benchmark: Annotated[
+        bool,
+        typer.Option(help="Also build PharmacotherapyDB sets; reserve their diseases."),
+    ] = True,
+) -> None:
+    """Build train / val / test task sets (and the PharmacotherapyDB benchmark)."""
+    from tasks.build import build_task_sets
+    from tasks.sampling import SamplingConfig
+    from kge.pipeline import KGEConfig
+    from graph_store.names import load_name_index
+
+    settings = get_settings()
+    inputs = _inputs(files)
+    benchmark_sets = []
+    if benchmark:
+        benchmark_sets, report = _pharmacotherapydb_sets(inputs, seed)
+        console.print(
+            f"PharmacotherapyDB: {json.dumps(report.as_dict()['refused'])} refused, "
+            f"{report.imported:,} of {report.rows:,} triples map to the graph"
+        )
+    result = build_task_sets(
+        inputs,
+        load_name_index(settings.names_dir),
+        out or default_sets_dir(),
+        sampling=SamplingConfig(
+            seed=seed,
+            top_k=top_k,
+            sets_per_disease=sets_per_disease,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+        ),
+        kge_config=KGEConfig(model=model, epochs=epochs, dim=dim, seed=seed),  # type: ignore[arg-type]
+        benchmark_sets=benchmark_sets,
+        show_progress=True,
+    )
+    table = Table(title=f"task sets in {result.out_dir}")
+    table.add_column("split")
+    table.add_column("diseases", justify="right")
+    table.add_column("sets", justify="right")
+    for split, count in result.counts.items():
+        table.add_row(split, str(result.manifest["diseases_by_split"].get(split, "")), str(count))
+    console.print(table)
+    console.print(
+        f"skipped: {result.manifest['report']['skipped'] or 'nothing'}; "
+        f"embeddings {result.manifest['embeddings_version']}"
+    )
+
+
+@sets_app.command("import")
+def import_sets(
+    file: Annotated[Path, typer.Argument(help="Benchmark TSV (see tasks/benchmark_import.py).")],
+    out: Annotated[Path | None, typer.Option(help="Output JSONL.")] = None,
+    files: Annotated[list[Path] | None, typer.Option("--graph", help="Triple files.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the candidate order.")] = 0,
+) -> None:
+    """Turn an external benchmark TSV into task sets (split 'benchmark')."""
+    from tasks.benchmark_import import EntityMapper, import_benchmark_tsv
+    from tasks.task_sets import write_task_sets
+    from graph_store.names import load_name_index
+
+    settings = get_settings()
+    mapper = EntityMapper(_entities(_inputs(files)), load_name_index(settings.names_dir))
+    sets, report = import_benchmark_tsv(file, mapper, seed=seed)
+    target = out or default_sets_dir() / f"{file.stem}.jsonl"
+    write_task_sets(sets, target)
+    console.print(json.dumps(report.as_dict(), indent=2))
+    console.print(f"[green]{report.imported:,}[/green] of {report.rows:,} rows -> {target}")
+
+
+@sets_app.command("pharmacotherapydb")
+def pharmacotherapydb(
+    out: Annotated[Path, typer.Option(help="Where to write the benchmark TSV.")] = Path(
+        "pharmacotherapydb.tsv"
+    ),
+) -> None:
+    """Write PharmacotherapyDB's (disease, DM drug, NOT drug) triples as a benchmark TSV."""
+    from tasks.benchmark_import import pharmacotherapydb_rows, write_benchmark_tsv
+
+    indications = get_settings().data_dir / "benchmarks" / "pharmacotherapydb" / "indications.tsv"
+    count = write_benchmark_tsv(pharmacotherapydb_rows(indications), out)
+    console.print(f"{count:,} triples -> {out}")
+
+
+@sets_app.command("check-leakage")
+def check_leakage(
+    sets_dir: Annotated[Path | None, typer.Option("--sets", help="Folder of a build.")] = None,
+    limit: Annotated[int, typer.Option(help="Check at most this many sets per split.")] = 0,
+) -> None:
+    """Prove no val/test/benchmark label leaks through any graph tool or the embeddings."""
+    from tasks.build import HELD_OUT_FILE, read_pairs
+    from tasks.disease_groups import DiseaseGroups
+    from tasks.leakage import LeakageReport, check_embeddings, check_tools
+    from tasks.relevance import CompoundDiseaseEdges
+    from tasks.task_sets import read_task_sets
+    from graph_store.connection import open_driver
+    from graph_store.names import load_name_index
+    from graph_store.tools import GraphTools
+
+    settings = get_settings()
+    folder = sets_dir or default_sets_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    evaluated = []
+    for split in ("val", "test", "benchmark"):
+        path = folder / f"{split}.jsonl"
+        if path.exists():
+            sets = list(read_task_sets(path))
+            evaluated.extend(sets[:limit] if limit else sets)
+    report = LeakageReport()
+    edges = CompoundDiseaseEdges.from_files([Path(p) for p in manifest["inputs"]])
+    check_embeddings(read_pairs(folder / HELD_OUT_FILE), edges, evaluated, report)
+    names = load_name_index(settings.names_dir)
+    groups = DiseaseGroups(set(edges.by_disease) | {s.disease.id for s in evaluated}, names)
+    driver = open_driver(settings.neo4j)
+    try:
+        check_tools(GraphTools.from_settings(driver, settings.neo4j), evaluated, report, groups)
+    finally:
+        driver.close()
+    console.print(json.dumps(report.as_dict(), indent=2))
+    if not report.clean:
+        raise KedrecError(
+            f"leakage: {len(report.findings)} tool finding(s), "
+            f"{len(report.embedding_pairs_missing)} pair(s) not held out of the embeddings"
+        )
+    console.print(
+        f"[green]no leakage[/green]: {report.sets:,} sets, {report.pairs:,} hidden pairs, "
+        f"{sum(report.tool_calls.values()):,} tool calls"
+    )
