@@ -8,7 +8,6 @@ graph sends back to the model when it asks again.
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import re
@@ -18,81 +17,35 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.records import INSUFFICIENT, DomainAnswer, FinalAnswer
-from agent.state import Entity
 from kedrec.errors import KedrecError
+from llm.json_scan import find_json_object
+from tasks.task_sets import NamedEntity as Entity
 
 logger = logging.getLogger(__name__)
-
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
 class AnswerFormatError(KedrecError):
     """The model's final answer is not a usable FinalAnswer (the message says why)."""
 
 
-def _objects(text: str) -> list[str]:
-    """Balanced ``{…}`` spans of ``text``, outermost first, ignoring braces inside strings."""
-    spans: list[str] = []
-    depth, start, quote, escaped = 0, -1, "", False
-    for i, char in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'" and depth > 0:
-            if char == '"' or not text[i - 1 : i].isalnum():  # an apostrophe is not a quote
-                quote = char
-        elif char == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif char == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                spans.append(text[start : i + 1])
-    return spans
-
-
-def _load(candidate: str) -> dict[str, Any] | None:
-    """Load one JSON-ish object: strict JSON, then without trailing commas, then Python."""
-    for text in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            continue
-        return value if isinstance(value, dict) else None
-    try:
-        value = ast.literal_eval(
-            re.sub(r"\btrue\b|\bfalse\b|\bnull\b", _py_literal, candidate.strip())
-        )
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _py_literal(match: re.Match[str]) -> str:
-    return {"true": "True", "false": "False", "null": "None"}[match.group(0)]
-
-
 def extract_json(text: str) -> dict[str, Any]:
     """Find the answer object in model output (bare, fenced, or inside prose).
+
+    Single quotes, ``True``/``None`` and trailing commas are repaired
+    (:func:`llm.json_scan.find_json_object`); of several objects, the first with a
+    ``"choice"`` key is taken, else the first.
 
     Raises:
         AnswerFormatError: When no JSON object can be read.
     """
-    stripped = text.strip()
-    candidates = [stripped, *_FENCE.findall(stripped), *_objects(stripped)]
-    loaded = [value for value in map(_load, candidates) if value is not None]
-    for value in loaded:  # prefer an object that looks like an answer
-        if "choice" in value:
-            return value
-    if loaded:
-        return loaded[0]
-    raise AnswerFormatError("no JSON object found in the reply")
+    found = find_json_object(text, prefer=_has_choice)
+    if found is None:
+        raise AnswerFormatError("no JSON object found in the reply")
+    return found
+
+
+def _has_choice(value: dict[str, Any]) -> bool:
+    return any(str(key).strip().lower() == "choice" for key in value)
 
 
 def coerce_choice(choice: Any, candidates: Sequence[Entity]) -> str:

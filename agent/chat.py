@@ -3,7 +3,9 @@
 The teacher graph ends every run in a structured final answer, which does not suit a
 conversation, so chat has its own small graph written out as in the LangGraph templates:
 ``call_model`` (the teacher's model with the teacher's tools bound) → ``tools`` → back, until
-the model answers without tool calls or ``max_steps`` turns are spent. Threads are persisted
+the model answers without tool calls or ``max_steps`` turns are spent. The ``tools`` node is
+the teacher's (:class:`~agent.tool_node.ToolNode`): a failing tool is an error message the
+model sees, not the end of the turn. Threads are persisted
 by a LangGraph checkpointer (SQLite under ``<cache_dir>/chat``), so ``kedrec chat --thread``
 continues a conversation. ``graph`` (no checkpointer) is what ``langgraph dev`` serves.
 """
@@ -16,7 +18,6 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
+from agent.defaults import close_default_tools, default_model, default_tools
+from agent.tool_node import ToolNode, resolve_tools, run_context
 
 logger = logging.getLogger(__name__)
 
@@ -49,36 +52,6 @@ OUT_OF_STEPS = "I could not finish within the step limit; ask a narrower questio
 
 ToolsFactory = Callable[[AgentContext], list[BaseTool]]
 ModelFactory = Callable[[AgentContext], BaseChatModel]
-
-
-@lru_cache(maxsize=1)
-def _shared_graph_tools() -> Any:
-    """Unmasked graph tools on the settings' Neo4j, opened once per process (chat hides no
-    pairs: it is not an evaluation)."""
-    from graph_store.connection import open_driver
-    from graph_store.tools import GraphTools
-    from kedrec.settings import get_settings
-
-    settings = get_settings()
-    return GraphTools.from_settings(open_driver(settings.neo4j), settings.neo4j)
-
-
-def default_tools(context: AgentContext) -> list[BaseTool]:
-    """The teacher's tools (graph + allowed literature) on the settings' graph."""
-    from agent.tools import make_tools
-
-    return make_tools(
-        _shared_graph_tools(),
-        literature_source=context.literature_source,
-        use_live_apis=context.use_live_apis,
-    )
-
-
-def default_model(context: AgentContext) -> BaseChatModel:
-    """The teacher's chat model for ``context.model``."""
-    from llm.chat_models import load_chat_model
-
-    return load_chat_model(context)
 
 
 def _turn_steps(messages: list[Any]) -> int:
@@ -101,56 +74,26 @@ def build_chat_graph(
     """Compile the chat ReAct graph.
 
     Args:
-        tools_factory: Builds the tools for a context (the teacher's tools when None).
-        model_factory: Builds the chat model for a context (``load_chat_model`` when None).
+        tools_factory: Builds the tools for a context (default: the teacher's tools on the
+            settings' graph, :func:`agent.defaults.default_tools`).
+        model_factory: Builds the chat model for a context (default:
+            :func:`agent.defaults.default_model`).
         checkpointer: Where threads are saved (None: in-memory / the platform's).
 
     Returns:
         The compiled graph; call it with ``context=AgentContext(...)``.
     """
-    make_tools = tools_factory or default_tools
+    tools = tools_factory or default_tools
     make_model = model_factory or default_model
-    cache: dict[tuple[str, ...], tuple[BaseChatModel, dict[str, BaseTool], Any]] = {}
-
-    def bound(context: AgentContext) -> tuple[dict[str, BaseTool], Any]:
-        key = (context.model, context.literature_source, str(context.use_live_apis))
-        if key not in cache:
-            tools = make_tools(context)
-            model = make_model(context)
-            cache[key] = (model, {t.name: t for t in tools}, model.bind_tools(tools))
-        _, by_name, runnable = cache[key]
-        return by_name, runnable
 
     def call_model(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Ask the model for the next step; out of steps, answer that plainly."""
-        context = runtime.context or AgentContext()
+        context = run_context(runtime)
         if _turn_steps(state["messages"]) >= context.max_steps:
             return {"messages": [AIMessage(content=OUT_OF_STEPS)]}
-        _, runnable = bound(context)
+        runnable = make_model(context).bind_tools(resolve_tools(tools, context))
         response = runnable.invoke([SystemMessage(content=CHAT_SYSTEM_PROMPT), *state["messages"]])
         return {"messages": [response]}
-
-    def call_tools(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        """Run every tool call of the last model turn; unknown tools get an error message."""
-        context = runtime.context or AgentContext()
-        by_name, _ = bound(context)
-        last = state["messages"][-1]
-        results: list[ToolMessage] = []
-        for call in getattr(last, "tool_calls", []):
-            tool = by_name.get(call["name"])
-            if tool is None:
-                results.append(
-                    ToolMessage(
-                        content=f"Error: no tool {call['name']!r}; use one of "
-                        + ", ".join(sorted(by_name)),
-                        tool_call_id=call["id"],
-                        name=call["name"],
-                        status="error",
-                    )
-                )
-                continue
-            results.append(tool.invoke({**call, "type": "tool_call"}))
-        return {"messages": results}
 
     def route_model_output(state: MessagesState) -> Literal["tools", "__end__"]:
         """Go to the tools when the model asked for any, else end the turn."""
@@ -161,7 +104,7 @@ def build_chat_graph(
 
     builder = StateGraph(MessagesState, context_schema=AgentContext)
     builder.add_node("call_model", call_model)
-    builder.add_node("tools", call_tools)
+    builder.add_node("tools", ToolNode(tools))
     builder.add_edge(START, "call_model")
     builder.add_conditional_edges("call_model", route_model_output)
     builder.add_edge("tools", "call_model")
@@ -280,6 +223,9 @@ def chat_repl(
 ) -> str:
     """Run the terminal chat until ``/quit`` or end of input; return the last thread ID.
 
+    A failing tool is shown to the model (see :class:`~agent.tool_node.ToolNode`); a turn
+    that fails anyway (e.g. the model's server is down) is reported and the session goes on.
+
     Args:
         compiled: A chat graph compiled with ``checkpointer``.
         checkpointer: The checkpointer (for ``/threads``).
@@ -321,16 +267,20 @@ def chat_repl(
             continue
         out.print("[bold green]kedrec>[/bold green] ", end="")
         after_tool = False
-        for kind, piece in stream_turn(compiled, text, thread_id=thread, context=context):
-            if kind == "token":
-                if after_tool:
-                    out.print("[bold green]kedrec>[/bold green] ", end="")
-                    after_tool = False
-                out.print(escape(piece), end="", soft_wrap=True, highlight=False)
-            else:
-                arrow = "→" if kind == "tool_call" else "←"
-                out.print(f"\n  [dim]{arrow} {escape(piece)}[/dim]", end="", soft_wrap=True)
-                after_tool = True
+        try:
+            for kind, piece in stream_turn(compiled, text, thread_id=thread, context=context):
+                if kind == "token":
+                    if after_tool:
+                        out.print("[bold green]kedrec>[/bold green] ", end="")
+                        after_tool = False
+                    out.print(escape(piece), end="", soft_wrap=True, highlight=False)
+                else:
+                    arrow = "→" if kind == "tool_call" else "←"
+                    out.print(f"\n  [dim]{arrow} {escape(piece)}[/dim]", end="", soft_wrap=True)
+                    after_tool = True
+        except Exception as error:  # e.g. the model's server is down: report, keep the session
+            logger.warning("chat turn failed", exc_info=True)
+            out.print(f"\n[red]error[/red]: {escape(_short(f'{type(error).__name__}: {error}'))}")
         out.print()
 
 
@@ -342,3 +292,4 @@ def chat_session(context: AgentContext, *, thread_id: str | None = None) -> str:
         return chat_repl(compiled, checkpointer, context=context, thread_id=thread_id)
     finally:
         checkpointer.conn.close()
+        close_default_tools()

@@ -1,7 +1,7 @@
 """``kedrec teacher collect``, ``kedrec recommend`` and ``kedrec chat``.
 
 Each command calls the public function a notebook would (:func:`agent.collect.collect`,
-:func:`agent.run.run_teacher`, :func:`agent.chat.chat_repl`); heavy imports stay inside them.
+:func:`agent.run.run_teacher`, :func:`agent.chat.chat_session`); heavy imports stay inside them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import typer
 
 from kedrec.console import console
 from kedrec.errors import ConfigError, EntityNotFoundError
-from kedrec.settings import get_settings
 
 teacher_app = typer.Typer(no_args_is_help=True)
 
@@ -167,16 +166,13 @@ def recommend_command(
     as_json: Annotated[bool, typer.Option("--json", help="Also print the run as JSON.")] = False,
 ) -> None:
     """Ask the teacher which of two drugs fits a disease, with rationale and citations."""
+    from agent.defaults import close_default_tools, default_graph_tools
     from agent.run import run_teacher
     from agent.trajectory import build_record, record_line
-    from graph_store.connection import open_driver
-    from graph_store.tools import GraphTools
 
-    settings = get_settings()
     context = _context(model, literature_source)
-    driver = open_driver(settings.neo4j)
     try:
-        graph_tools = GraphTools.from_settings(driver, settings.neo4j)
+        graph_tools = default_graph_tools()
         task_set = resolve_task(graph_tools, disease, list(candidates))
         console.print(
             f"{task_set.disease.name} ({task_set.disease.id}): "
@@ -185,7 +181,7 @@ def recommend_command(
         with console.status(f"teacher thinking with {context.model}…"):
             run = run_teacher(task_set, context=context, graph_tools=graph_tools)
     finally:
-        driver.close()
+        close_default_tools()
     print_run(task_set, run)
     if as_json:
         record = build_record(task_set, run, context=context, label_known=False)

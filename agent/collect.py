@@ -33,8 +33,8 @@ from agent.trajectory import (
     record_line,
     secret_values,
 )
-from tasks.task_sets import TaskSet, read_task_sets
 from kedrec.errors import ConfigError, DataFormatError
+from tasks.task_sets import TaskSet, read_task_sets
 
 logger = logging.getLogger(__name__)
 
@@ -162,16 +162,21 @@ class _Env:
     literature: dict[str, Any] | None
     metadata: dict[str, Any]
     with_evidence: bool
-    evidence_chars: int
+    evidence_chars: int | None
 
 
 def run_one(task_set: TaskSet, env: _Env, run: Runner) -> TrajectoryRecord:
     """Build the evidence bundle, run the teacher and combine both; never raises."""
-    from evidence.bundle import build_evidence_bundle, masked_tools, render_bundle
+    from evidence.bundle import build_evidence_bundle, render_bundle
+    from evidence.masking import masked_tools
 
     started_at = _now()
     started = time.perf_counter()
-    tools = masked_tools(env.graph_tools, task_set) if env.graph_tools is not None else None
+    tools = (
+        masked_tools(env.graph_tools, task_set.hidden_pairs)
+        if env.graph_tools is not None
+        else None
+    )
     evidence = evidence_text = evidence_error = None
     if env.with_evidence and tools is not None:
         try:
@@ -196,6 +201,7 @@ def run_one(task_set: TaskSet, env: _Env, run: Runner) -> TrajectoryRecord:
         evidence=evidence,
         evidence_text=evidence_text,
         evidence_error=evidence_error,
+        evidence_chars=env.evidence_chars,
         graph=env.graph,
         literature=env.literature,
         metadata=env.metadata,
@@ -225,7 +231,7 @@ def collect(
     graph_tools: Any = None,
     settings: Any = None,
     with_evidence: bool = True,
-    evidence_chars: int = 12_000,
+    evidence_chars: int | None = None,
 ) -> CollectReport:
     """Run the teacher on every set of ``sets_path`` not yet in ``out_path``; append records.
 
@@ -240,7 +246,8 @@ def collect(
         graph_tools: Unmasked graph tools; opened from the settings when None.
         settings: ``KedrecSettings`` (``get_settings()`` when None).
         with_evidence: Build and store the evidence bundle of every set.
-        evidence_chars: Size of the rendered bundle stored as ``evidence_text``.
+        evidence_chars: Size of the rendered bundle stored as ``evidence_text`` (default:
+            the evidence limits' ``bundle_chars``).
 
     Returns:
         Counts of what was skipped, run, ok, failed and correct, and bytes repaired.

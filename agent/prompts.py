@@ -1,16 +1,23 @@
 """The teacher's prompts: constants with named placeholders, checked when they are defined and
 when they are filled, so a renamed placeholder fails loudly instead of leaking ``{…}`` into a
 prompt. The fixed domain questions are here too: every trajectory answers the same ones, which
-is what makes the teacher's explanations comparable and distillable.
+is what makes the teacher's explanations comparable and distillable. :data:`PROMPT_VERSION`
+is computed from all of them, so every trajectory records the exact prompts it was made with.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agent.state import AgentTask
 from kedrec.errors import KedrecError
+
+if TYPE_CHECKING:
+    from agent.state import AgentTask
 
 
 class PromptInputError(KedrecError):
@@ -154,6 +161,37 @@ REPAIR_PROMPT = Prompt(
 Reply again with ONLY the JSON object described above.""",
     frozenset({"error"}),
 )
+
+
+TEMPLATES: dict[str, str] = {
+    **{
+        prompt.name: prompt.template
+        for prompt in (SYSTEM_PROMPT, TASK_PROMPT, FINAL_ANSWER_PROMPT, REPAIR_PROMPT)
+    },
+    "open_task": OPEN_TASK,
+    "step_limit_note": STEP_LIMIT_NOTE,
+}
+"""Every template text of the teacher, by name (what :data:`PROMPT_VERSION` hashes)."""
+
+
+def prompt_version(
+    templates: Mapping[str, str] = TEMPLATES,
+    questions: Iterable[DomainQuestion] = DOMAIN_QUESTIONS,
+) -> str:
+    """``prompts-<12 hex>``: the SHA-256 of the templates and the domain questions."""
+    payload = json.dumps(
+        {
+            "templates": dict(sorted(templates.items())),
+            "questions": [[q.id, q.question] for q in questions],
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    return f"prompts-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+
+
+PROMPT_VERSION = prompt_version()
+"""The version of the teacher's prompts, recorded with every trajectory (AgentContext default)."""
 
 
 def render_questions() -> str:

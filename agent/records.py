@@ -10,6 +10,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from evidence.citations import CitationCheck
+
+__all__ = [
+    "INSUFFICIENT",
+    "CitationCheck",
+    "DomainAnswer",
+    "FinalAnswer",
+    "TeacherRun",
+    "TokenUsage",
+    "ToolCallRecord",
+]
+
 INSUFFICIENT = "insufficient evidence"
 
 
@@ -49,13 +61,6 @@ class ToolCallRecord(BaseModel):
         description="Graph edges the result showed, (head ID, type or relation, tail ID); "
         "the citation check verifies edge citations against them.",
     )
-
-
-class CitationCheck(BaseModel):
-    """Which cited IDs a tool actually returned in this run."""
-
-    verified: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
 
 
 class TokenUsage(BaseModel):

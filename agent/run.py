@@ -21,14 +21,14 @@ from langchain_core.messages import (
     messages_to_dict,
 )
 
-from evidence.citations import check_citations
+from agent.citations import check_citations
 from agent.context import AgentContext
 from agent.prompts import render_system, render_task
 from agent.records import INSUFFICIENT, CitationCheck, TeacherRun, TokenUsage, ToolCallRecord
 from agent.state import AgentTask
-from tasks.task_sets import TaskSet
-from graph_store.masking import HiddenPairs
+from evidence.masking import masked_tools
 from graph_store.tools import GraphTools
+from tasks.task_sets import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def run_teacher(
     Args:
         task_set: The question; its ``hidden_pairs`` are masked in every graph tool.
         context: Model, step limit, retries, literature source, live APIs.
-        graph_tools: Graph tools on the database to use (their own hidden pairs are replaced).
+        graph_tools: Graph tools on the database to use; the set's hidden pairs are added to
+            those they already hide.
         model: The chat model; default ``llm.chat_models.load_chat_model(context)``.
         checkpointer: Optional LangGraph checkpointer (to inspect or resume a run).
         thread_id: Checkpoint thread; default the set ID.
@@ -74,7 +75,7 @@ def run_teacher(
 
         model = load_chat_model(context)
     tools = make_tools(
-        graph_tools.with_hidden(HiddenPairs.of(task_set.hidden_pairs)),
+        masked_tools(graph_tools, task_set.hidden_pairs),
         literature_source=context.literature_source,
         use_live_apis=context.use_live_apis,
     )

@@ -12,21 +12,15 @@ from langgraph.graph import add_messages
 from pydantic import BaseModel, Field
 
 from agent.records import FinalAnswer, ToolCallRecord
-
-
-class Entity(BaseModel):
-    """A graph entity as the agent sees it: DRKG ID and display name."""
-
-    id: str
-    name: str
+from tasks.task_sets import NamedEntity
 
 
 class AgentTask(BaseModel):
     """What the agent is asked: a disease and its candidate drugs; never the label."""
 
     set_id: str | None = None
-    disease: Entity
-    candidates: list[Entity] = Field(min_length=1)
+    disease: NamedEntity
+    candidates: list[NamedEntity] = Field(min_length=1)
 
     @classmethod
     def from_task_set(cls, task_set: object) -> AgentTask:
@@ -46,7 +40,7 @@ class InputState:
     """
 
     task: AgentTask | None = None
-    """The task set's question. ``None`` for an open conversation (Studio, chat)."""
+    """The task set's question. ``None`` for an open conversation (Studio)."""
 
 
 @dataclass

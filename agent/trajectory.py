@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.context import AgentContext
+from agent.records import CitationCheck, TeacherRun
 from evidence.bundle import EvidenceBundle
-from agent.records import TeacherRun
 from tasks.task_sets import NamedEntity, TaskSet
 
 RECORD_VERSION = 1
@@ -61,6 +61,11 @@ class TrajectoryRecord(TeacherRun):
     evidence: EvidenceBundle | None = None
     evidence_text: str | None = None
     evidence_error: str | None = None
+    bundle_citation_check: CitationCheck | None = Field(
+        None,
+        description="The answer's citations held to the rendered bundle (what a student "
+        "trained on this record sees); citation_check holds them to the run's tool calls.",
+    )
     started_at: str | None = None
     finished_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -93,6 +98,7 @@ def build_record(
     evidence: EvidenceBundle | None = None,
     evidence_text: str | None = None,
     evidence_error: str | None = None,
+    evidence_chars: int | None = None,
     graph: dict[str, Any] | None = None,
     literature: dict[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -100,7 +106,13 @@ def build_record(
     finished_at: str | None = None,
     label_known: bool = True,
 ) -> TrajectoryRecord:
-    """Combine a run with its set and versions into one record."""
+    """Combine a run with its set and versions into one record (both citation checks)."""
+    bundle_check = None
+    if evidence is not None and run.answer is not None:
+        from agent.citations import check_answer
+        from evidence.bundle import bundle_evidence
+
+        _, bundle_check = check_answer(run.answer, bundle_evidence(evidence, evidence_chars))
     correct = run.choice_id == task_set.answer.id if label_known and run.status == "ok" else None
     return TrajectoryRecord(
         **run.model_dump(),
@@ -121,6 +133,7 @@ def build_record(
         evidence=evidence,
         evidence_text=evidence_text,
         evidence_error=evidence_error,
+        bundle_citation_check=bundle_check,
         started_at=started_at,
         finished_at=finished_at,
         metadata=dict(metadata or {}),

@@ -33,10 +33,10 @@ from bench_common import machine_info
 
 from graph_store.bulk_import import load_bulk
 from graph_store.connection import open_driver
+from graph_store.launcher import Neo4jLauncher
 from graph_store.load_plan import build_plan
 from graph_store.names import load_name_index
 from graph_store.online_load import load_online
-from graph_store.server import Neo4jLauncher
 from graph_store.tools import GraphTools
 from kedrec.settings import KedrecSettings, Neo4jSettings
 

@@ -16,6 +16,11 @@ Parts:
   document naming the drug and the disease, synonyms included, case-insensitively).
 * ``scale``: a synthetic table of N chunks (real corpus vocabulary, random unit vectors), FTS
   index, then the same two-step query path; p50/p95 (target p95 <= 250 ms at 1M chunks).
+* ``encoder``: the package's sentence-transformers encoder against the NumPy BERT encoder it
+  replaced (kept below, only here), on the same real chunks as the index embeds them
+  (``--encoder-passages``, title + passage, 128 word pieces): passages/s by wall clock and per
+  CPU second (fairer on a shared machine), load seconds, cosine and score drift between the two.
+  ``--parts encoder`` runs it alone (no index needed).
 """
 
 from __future__ import annotations
@@ -244,20 +249,200 @@ def bench_scale(n_chunks: int, queries: int) -> dict[str, Any]:
     return result
 
 
+class NumpyMiniLM:
+    """The NumPy BERT encoder ``literature.embedding`` used before sentence-transformers.
+
+    Same maths as before (fused QKV, tanh GELU, mean pooling, L2 norm); kept only to measure
+    the replacement against it.
+    """
+
+    def __init__(self, model_path: Path, max_seq_length: int) -> None:
+        """Read ``model.safetensors``, ``tokenizer.json`` and ``config.json`` of a BERT folder."""
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+        self.heads = int(config["num_attention_heads"])
+        self.hidden = int(config["hidden_size"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        w = {
+            k.removeprefix("bert."): v
+            for k, v in load_file(str(model_path / "model.safetensors")).items()
+        }
+        self.w = w
+        self.layers = []
+        for i in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+
+            def t(name: str, p: str = p) -> np.ndarray:
+                return np.ascontiguousarray(w[p + name + ".weight"].T)
+
+            def b(name: str, p: str = p) -> np.ndarray:
+                return w[p + name + ".bias"]
+
+            qkv = ("attention.self.query", "attention.self.key", "attention.self.value")
+            self.layers.append(
+                (
+                    np.concatenate([t(n) for n in qkv], axis=1),
+                    np.concatenate([b(n) for n in qkv]),
+                    t("attention.output.dense"),
+                    b("attention.output.dense"),
+                    w[p + "attention.output.LayerNorm.weight"],
+                    w[p + "attention.output.LayerNorm.bias"],
+                    t("intermediate.dense"),
+                    b("intermediate.dense"),
+                    t("output.dense"),
+                    b("output.dense"),
+                    w[p + "output.LayerNorm.weight"],
+                    w[p + "output.LayerNorm.bias"],
+                )
+            )
+        self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_seq_length)
+        self.tokenizer.no_padding()
+
+    def _norm(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        centred = x - x.mean(axis=-1, keepdims=True)
+        var = np.mean(centred * centred, axis=-1, keepdims=True)
+        return centred / np.sqrt(var + self.eps) * weight + bias
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embed texts (sorted by length, batched) into unit float32 vectors."""
+        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.zeros((len(texts), self.hidden), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            out[picked] = self._forward([ids[i] for i in picked])
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        w, heads = self.w, self.heads
+        n, length, head_dim = len(batch), max(len(x) for x in batch), self.hidden // heads
+        input_ids = np.zeros((n, length), dtype=np.int64)
+        mask = np.zeros((n, length), dtype=np.float32)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1.0
+        x = (
+            w["embeddings.word_embeddings.weight"][input_ids]
+            + w["embeddings.position_embeddings.weight"][:length][None, :, :]
+            + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
+        )
+        x = self._norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(head_dim))
+        for qkv_w, qkv_b, o_w, o_b, l1w, l1b, i_w, i_b, d_w, d_b, l2w, l2b in self.layers:
+            qkv = (x @ qkv_w + qkv_b).reshape(n, length, 3, heads, head_dim)
+            q, k, v = qkv.transpose(2, 0, 3, 1, 4)
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, length, self.hidden)
+            x = self._norm(context @ o_w + o_b + x, l1w, l1b)
+            inter = x @ i_w + i_b
+            inner = np.float32(0.7978845608028654) * (inter + np.float32(0.044715) * inter**3)
+            inter = inter * np.float32(0.5) * (np.float32(1.0) + np.tanh(inner))
+            x = self._norm(inter @ d_w + d_b + x, l2w, l2b)
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)[:, None]
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def encoder_passages(n: int) -> list[str]:
+    """Return ``n`` real chunks (title + passage, as ingest embeds them) from a shuffled corpus."""
+    from literature.documents import chunk_document
+
+    settings = get_settings()
+    lit = settings.literature
+    corpus = lit.corpus_dir or settings.data_dir / "literature" / "corpus"
+    docs = [item.document for item in iter_corpus(corpus) if item.document is not None]
+    random.Random(7).shuffle(docs)
+    texts: list[str] = []
+    for doc in docs:
+        if not doc.title.strip() or not doc.text.strip():
+            continue
+        texts.extend(
+            chunk.content(doc.title)
+            for chunk in chunk_document(doc, lit.chunk_words, lit.chunk_overlap)
+        )
+        if len(texts) >= n:
+            break
+    return texts[:n]
+
+
+def bench_encoder(n_passages: int, repeats: int) -> dict[str, Any]:
+    """Old NumPy encoder vs the sentence-transformers one: speed and agreement on real chunks."""
+    from literature.embedding import get_embedder, resolve_model_path, torch_threads
+
+    settings = get_settings()
+    lit = settings.literature
+    texts = encoder_passages(n_passages)
+    started = time.perf_counter()
+    new = get_embedder(lit.embedding_model, lit.embedding_max_tokens)
+    load_new = time.perf_counter() - started
+    started = time.perf_counter()
+    old = NumpyMiniLM(resolve_model_path(lit.embedding_model), new.max_seq_length)
+    load_old = time.perf_counter() - started
+    encoders = {"numpy": old.encode, "sentence_transformers": new.encode}
+    for encode in encoders.values():
+        encode(texts[:32])  # warm up
+    wall: dict[str, list[float]] = {name: [] for name in encoders}
+    cpu: dict[str, list[float]] = {name: [] for name in encoders}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(repeats):  # interleaved, so both see the same load on a shared machine
+        for name, encode in encoders.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            vectors[name] = encode(texts)
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
+    a, b = vectors["numpy"], vectors["sentence_transformers"]
+    cosine = (a * b).sum(axis=1)
+    score_drift = np.abs(a @ a.T - b @ b.T)
+    result: dict[str, Any] = {
+        "passages": len(texts),
+        "mean_tokens": round(statistics.fmean(min(new.token_count(t), 128) for t in texts), 1),
+        "torch_threads": torch_threads(),
+        "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "repeats": repeats,
+        "load_seconds": {"numpy": round(load_old, 2), "sentence_transformers": round(load_new, 2)},
+    }
+    for name in encoders:
+        result[name] = {
+            "passages_per_s_best": round(len(texts) / min(wall[name]), 1),
+            "passages_per_s_median": round(len(texts) / statistics.median(wall[name]), 1),
+            "passages_per_cpu_s_best": round(len(texts) / min(cpu[name]), 1),
+        }
+    result["speedup_wall_best"] = round(min(wall["numpy"]) / min(wall["sentence_transformers"]), 2)
+    result["speedup_cpu_best"] = round(min(cpu["numpy"]) / min(cpu["sentence_transformers"]), 2)
+    result["cosine_min"] = round(float(cosine.min()), 7)
+    result["cosine_mean"] = round(float(cosine.mean()), 7)
+    result["max_abs_component_diff"] = float(np.abs(a - b).max())
+    result["max_abs_score_diff"] = float(score_drift.max())
+    result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def main() -> None:
     """Run the selected parts and print machine info and results as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="ingest,real", help="ingest,real,scale")
+    parser.add_argument("--parts", default="ingest,real", help="ingest,real,scale,encoder")
     parser.add_argument("--sample-docs", type=int, default=200, help="ingest sample size")
     parser.add_argument("--max-pairs", type=int, default=None, help="limit DM pairs")
     parser.add_argument("--scale-chunks", type=int, default=0, help="synthetic chunks (0: skip)")
     parser.add_argument("--scale-queries", type=int, default=100)
+    parser.add_argument("--encoder-passages", type=int, default=600, help="encoder part")
+    parser.add_argument("--encoder-repeats", type=int, default=3, help="encoder part")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out: dict[str, Any] = {"machine": machine()}
     print(json.dumps(out["machine"], indent=2), flush=True)
+    if "encoder" in parts:
+        out["encoder"] = bench_encoder(args.encoder_passages, args.encoder_repeats)
+        print(json.dumps({"encoder": out["encoder"]}, indent=2), flush=True)
     index = LiteratureIndex.from_settings()
-    if index.exists():
+    if index.exists() and parts & {"ingest", "real"}:
         stats = index.stats()
         last = stats.pop("last_ingest") or {}
         out["index"] = {

@@ -1,51 +1,53 @@
-"""The evidence bundle: a fixed sequence of tool calls for a task set, and its text rendering.
+"""The evidence bundle: the fixed evidence steps for a task set, and its text rendering.
 
-The teacher explores freely; the distilled student cannot. It gets exactly what this module
-produces: the outputs of :data:`EVIDENCE_STEPS` for the disease and both candidates, run on
-tools masked with the set's hidden pairs, rendered by :func:`render_bundle` into one compact,
-deterministic text (same graph + same set + same index → byte-identical text). Trajectories
-store the bundle beside the teacher's answer, so each training pair is (bundle, answer).
+The teacher in agent mode explores freely; the plan-mode teacher and the distilled student do
+not. They read exactly what this module produces: the observations of
+:data:`~evidence.steps.EVIDENCE_STEPS` for the disease and both candidates, on tools masked
+with the set's hidden pairs (:func:`~evidence.masking.masked_tools`), rendered by
+:func:`render_bundle` into one compact, deterministic text (same graph + same set + same index
+→ byte-identical text). :func:`bundle_evidence` says which IDs and edges that text shows, so
+an answer written from the bundle can be checked against it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tasks.task_sets import TaskSet
-from graph_store.masking import HiddenPairs
+from evidence import render, steps
+from evidence.citations import ShownEvidence
+from evidence.limits import EvidenceLimits, default_limits
+from evidence.masking import masked_tools
+from evidence.observation import EvidenceLine, Observation
+from evidence.steps import EVIDENCE_STEPS
 from graph_store.tools import GraphTools
-
-EVIDENCE_STEPS: tuple[tuple[str, str], ...] = (
-    ("disease_profile", "disease"),
-    ("drug_profile", "candidate"),
-    ("direct_edges", "candidate"),
-    ("mechanism_paths", "candidate"),
-    ("search_literature", "candidate"),
-)
-"""The fixed order: ``disease_profile(d)``, then for each candidate ``c`` in set order:
-``drug_profile(c)``, ``direct_edges(c, d)`` (empty for label pairs: they are hidden),
-``mechanism_paths(c, d)`` and ``search_literature(d, c, source)`` (skipped when the
-literature source is ``none``). Changing it changes what every student was trained on."""
-
-BUNDLE_VERSION = "evidence-v1"
-"""Recorded with every bundle; bump when the steps, limits or rendering change."""
+from literature.documents import LiteratureSource
+from tasks.task_sets import TaskSet
 
 
-class EvidenceLimits(BaseModel):
-    """How much each step may return (part of the bundle's identity)."""
+def bundle_version(limits: EvidenceLimits) -> str:
+    """A hash of the steps, the limits and the rendering code: what the bundle's text is.
 
-    profile_limit: int = Field(15, ge=1, description="Genes/side effects per profile query.")
-    mechanism_limit: int = Field(10, ge=1, description="Shared genes and gene–gene paths.")
-    literature_top_n: int = Field(5, ge=1, description="Passages per (disease, drug) pair.")
-    snippet_chars: int = Field(240, ge=40, description="Characters kept per passage snippet.")
+    Any change to the step order, a limit, or the code that renders or fits the text gives a
+    new version, so every trajectory and student records which bundle it saw.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps(EVIDENCE_STEPS).encode())
+    digest.update(json.dumps(limits.model_dump(mode="json"), sort_keys=True).encode())
+    for module in (render, steps, sys.modules[__name__]):
+        digest.update(inspect.getsource(module).encode())
+    return f"evidence-{digest.hexdigest()[:12]}"
 
 
 class EvidenceStep(BaseModel):
-    """One tool call of the bundle: what was asked, what came back, how long it took."""
+    """One step of the bundle: what was asked, what came back, how long it took."""
 
     index: int
     tool: str
@@ -53,6 +55,8 @@ class EvidenceStep(BaseModel):
     candidate: int | None = Field(None, description="Candidate position (0/1); None: disease.")
     ok: bool
     skipped: bool = False
+    query: str | None = None
+    lines: list[EvidenceLine] = Field(default_factory=list)
     result: Any = Field(None, description="The tool's result as JSON (model_dump).")
     error: str | None = None
     latency_ms: float = 0.0
@@ -61,7 +65,7 @@ class EvidenceStep(BaseModel):
 class EvidenceBundle(BaseModel):
     """The evidence for one task set, in :data:`EVIDENCE_STEPS` order."""
 
-    version: str = BUNDLE_VERSION
+    version: str
     set_id: str
     disease: str
     candidates: list[str]
@@ -76,36 +80,21 @@ class EvidenceBundle(BaseModel):
         return sum(step.latency_ms for step in self.steps) / 1000
 
 
-def masked_tools(graph_tools: GraphTools, task_set: TaskSet) -> GraphTools:
-    """Return tools hiding the set's label pairs (plus any the tools already hide)."""
-    wanted = HiddenPairs.of(task_set.hidden_pairs).pairs
-    if wanted <= graph_tools.hidden.pairs:
-        return graph_tools
-    return graph_tools.with_hidden(HiddenPairs(graph_tools.hidden.pairs | wanted))
-
-
-def _dump(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [_dump(item) for item in value]
-    return value
-
-
-def _call(
-    steps: list[EvidenceStep],
+def _run(
+    steps_done: list[EvidenceStep],
     tool: str,
     arguments: dict[str, Any],
     candidate: int | None,
-    fn: Callable[[], Any],
-) -> Any:
+    fn: Callable[[], Observation],
+) -> Observation | None:
+    """Run one step; a failed step is evidence too: recorded with its error, never fatal."""
     started = time.perf_counter()
     try:
-        result = fn()
-    except Exception as error:  # a failed tool is evidence too: recorded, never fatal
-        steps.append(
+        observation = fn()
+    except Exception as error:
+        steps_done.append(
             EvidenceStep(
-                index=len(steps),
+                index=len(steps_done),
                 tool=tool,
                 arguments=arguments,
                 candidate=candidate,
@@ -115,83 +104,82 @@ def _call(
             )
         )
         return None
-    steps.append(
+    steps_done.append(
         EvidenceStep(
-            index=len(steps),
+            index=len(steps_done),
             tool=tool,
             arguments=arguments,
             candidate=candidate,
             ok=True,
-            result=_dump(result),
+            query=observation.query,
+            lines=observation.lines,
+            result=observation.result,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
     )
-    return result
+    return observation
 
 
 def build_evidence_bundle(
     task_set: TaskSet,
     graph_tools: GraphTools,
     *,
-    literature_source: str = "both",
+    literature_source: LiteratureSource = "both",
     limits: EvidenceLimits | None = None,
     literature_index: Any = None,
 ) -> EvidenceBundle:
-    """Run :data:`EVIDENCE_STEPS` for a task set and collect every output.
+    """Run :data:`EVIDENCE_STEPS` for a task set and collect every observation.
 
     Args:
         task_set: The set (disease and two candidates, by DRKG ID).
-        graph_tools: Graph tools; the set's hidden pairs are added if they are not hidden yet.
+        graph_tools: Graph tools; the set's hidden pairs are added to those they hide.
         literature_source: ``ct``, ``pmc``, ``both`` or ``none`` (literature steps skipped).
-        limits: Per-step limits; the defaults when None.
+        limits: Per-step limits; the settings' ``evidence`` limits when None.
         literature_index: A ``LiteratureIndex``; the settings' index when None.
 
     Returns:
         The bundle; a failing step is recorded with ``ok=False`` and its error.
     """
-    from literature.retrieval import retrieve_pair
-
-    limits = limits or EvidenceLimits()
-    tools = masked_tools(graph_tools, task_set)
+    limits = limits or default_limits()
+    tools = masked_tools(graph_tools, task_set.hidden_pairs)
     disease = task_set.disease.id
-    steps: list[EvidenceStep] = []
-    profile = _call(
-        steps,
+    done: list[EvidenceStep] = []
+    _run(
+        done,
         "disease_profile",
-        {"disease": disease, "limit": limits.profile_limit},
+        {"disease": disease},
         None,
-        lambda: tools.disease_profile(disease, limit=limits.profile_limit),
+        lambda: steps.disease_profile(tools, disease, limits),
     )
-    disease_name = profile.name if profile else task_set.disease.name
-    disease_synonyms = list(profile.synonyms) if profile else []
     for position, candidate in enumerate(task_set.candidates):
         drug = candidate.id
-        drug_profile = _call(
-            steps,
+        pair = {"drug": drug, "disease": disease}
+        _run(
+            done,
             "drug_profile",
-            {"drug": drug, "limit": limits.profile_limit},
+            {"drug": drug},
             position,
-            lambda drug=drug: tools.drug_profile(drug, limit=limits.profile_limit),
+            lambda drug=drug: steps.drug_profile(tools, drug, limits),
         )
-        _call(
-            steps,
+        _run(
+            done,
             "direct_edges",
-            {"drug": drug, "disease": disease},
+            pair,
             position,
-            lambda drug=drug: tools.direct_edges(drug, disease),
+            lambda drug=drug: steps.direct_edges(tools, drug, disease, limits),
         )
-        _call(
-            steps,
+        _run(
+            done,
             "mechanism_paths",
-            {"drug": drug, "disease": disease, "limit": limits.mechanism_limit},
+            pair,
             position,
-            lambda drug=drug: tools.mechanism_paths(drug, disease, limit=limits.mechanism_limit),
+            lambda drug=drug: steps.mechanism_paths(tools, drug, disease, limits),
         )
         arguments = {"disease": disease, "drug": drug, "source": literature_source}
         if literature_source == "none":
-            steps.append(
+            done.append(
                 EvidenceStep(
-                    index=len(steps),
+                    index=len(done),
                     tool="search_literature",
                     arguments=arguments,
                     candidate=position,
@@ -200,153 +188,40 @@ def build_evidence_bundle(
                 )
             )
             continue
-        drug_name = drug_profile.name if drug_profile else candidate.name
-        drug_synonyms = list(drug_profile.synonyms) if drug_profile else []
-        _call(
-            steps,
+        _run(
+            done,
             "search_literature",
             arguments,
             position,
-            lambda name=drug_name, synonyms=drug_synonyms: retrieve_pair(
-                disease_name,
-                name,
-                literature_source,
-                disease_synonyms=disease_synonyms,
-                drug_synonyms=synonyms,
-                index=literature_index,
-                top_n=limits.literature_top_n,
+            lambda drug=drug: steps.search_literature(
+                tools, disease, drug, literature_source, limits, index=literature_index
             ),
         )
     return EvidenceBundle(
+        version=bundle_version(limits),
         set_id=task_set.set_id,
         disease=disease,
         candidates=[c.id for c in task_set.candidates],
         literature_source=literature_source,
         limits=limits,
         hidden_pairs=sorted(tools.hidden.pairs),
-        steps=steps,
+        steps=done,
     )
 
 
 # -- rendering --------------------------------------------------------------------------------
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _edge(edge: dict[str, Any]) -> str:
-    return "/".join(str(x) for x in (edge.get("type"), edge.get("source")) if x)
-
-
-def _refs(items: Sequence[dict[str, Any]]) -> str:
-    ordered = sorted(items, key=lambda x: str(x.get("id")))
-    return "; ".join(f"{x.get('name')} ({x.get('id')})" for x in ordered) or "none"
-
-
-def _disease_lines(result: dict[str, Any], _: EvidenceLimits) -> list[str]:
-    lines = [
-        f"{result['name']} ({result['id']}); synonyms: "
-        + (", ".join(result.get("synonyms") or []) or "none"),
-        f"associated genes ({result.get('gene_count', 0)} in graph):",
-    ]
-    for gene in result.get("genes") or []:
-        edges = ", ".join(sorted({_edge(e) for e in gene.get("edges") or []}))
-        lines.append(f"- {gene['gene']} ({gene['gene_id']}) [{edges}]")
-    lines.append("symptoms: " + _refs(result.get("symptoms") or []))
-    lines.append("related diseases: " + _refs(result.get("related_diseases") or []))
-    lines.append("anatomy: " + _refs(result.get("anatomy") or []))
-    return lines
-
-
-def _drug_lines(result: dict[str, Any], _: EvidenceLimits) -> list[str]:
-    indications = sorted(result.get("indications") or [], key=lambda x: x["id"])
-    lines = [
-        f"{result['name']} ({result['id']}); synonyms: "
-        + (", ".join((result.get("synonyms") or [])[:5]) or "none"),
-        f"known indications (label pairs hidden): {len(indications)}",
-        *(f"- {x['type']} {x['name']} ({x['id']}) [{x.get('source')}]" for x in indications),
-        f"genes acted on: {len(result.get('genes') or [])}",
-    ]
-    for gene in result.get("genes") or []:
-        extra = [gene.get("known_action") or "", ",".join(gene.get("actions") or [])]
-        pmids = ",".join(f"PMID:{p}" for p in (gene.get("pmids") or [])[:3])
-        detail = "; ".join(x for x in [*extra, pmids] if x)
-        lines.append(
-            f"- {gene['role']} {gene['gene']} ({gene['gene_id']}) [{gene.get('source')}]"
-            + (f" {detail}" if detail else "")
-        )
-    lines.append("classes: " + _refs(result.get("classes") or []))
-    lines.append("side effects: " + _refs(result.get("side_effects") or []))
-    return lines
-
-
-def _direct_lines(result: list[dict[str, Any]], _: EvidenceLimits) -> list[str]:
-    if not result:
-        return ["none (no direct edge, or the pair is hidden for evaluation)"]
-    return [
-        f"- {e['type']} {e.get('relation')} [{e.get('source')}] "
-        f"{'drug→disease' if e.get('drug_is_head') else 'disease→drug'}"
-        for e in result
-    ]
-
-
-def _mechanism_lines(result: dict[str, Any], _: EvidenceLimits) -> list[str]:
-    lines = [f"shared genes (drug→gene←disease): {len(result.get('shared_genes') or [])}"]
-    for gene in result.get("shared_genes") or []:
-        drug_edges = ", ".join(sorted({_edge(e) for e in gene["drug_edges"]}))
-        disease_edges = ", ".join(sorted({_edge(e) for e in gene["disease_edges"]}))
-        lines.append(
-            f"- {gene['gene']} ({gene['gene_id']}) drug[{drug_edges}] disease[{disease_edges}] "
-            f"support {gene['support']:.2f}"
-        )
-    paths = result.get("gene_gene_paths") or []
-    lines.append(f"gene–gene paths (drug→gene–gene–disease): {len(paths)}")
-    for path in paths:
-        lines.append(
-            f"- {path['drug_gene']} ({path['drug_gene_id']}) -{_edge(path['gene_edge'])}- "
-            f"{path['disease_gene']} ({path['disease_gene_id']}) [{_edge(path['drug_edge'])}; "
-            f"{_edge(path['disease_edge'])}] support {path['support']:.2f}"
-        )
-    return lines
-
-
-def _literature_lines(result: dict[str, Any], limits: EvidenceLimits) -> list[str]:
-    passages = result.get("passages") or []
-    lines = [
-        f"- [{p['doc_id']} | {p['source']} | {p.get('year') or '?'}] "
-        f"{_clip(p['title'], 120)} — {_clip(p['passage'], limits.snippet_chars)}"
-        for p in passages
-    ]
-    note = f"; {result['note']}" if result.get("note") else ""
-    lines.append(f"{len(passages)} passages of {result.get('candidates', 0)} BM25 hits{note}")
-    return lines
-
-
-_RENDERERS: dict[str, Callable[[Any, EvidenceLimits], list[str]]] = {
-    "disease_profile": _disease_lines,
-    "drug_profile": _drug_lines,
-    "direct_edges": _direct_lines,
-    "mechanism_paths": _mechanism_lines,
-    "search_literature": _literature_lines,
-}
-
-
-LINE_CHARS = 400
-"""No rendered line is longer than this (IDs come first, so clipping keeps them)."""
-
-
-def _fit(lines: list[str], budget: int) -> list[str]:
+def _fit(lines: list[EvidenceLine], budget: int) -> list[EvidenceLine]:
     """Keep whole lines in order until the budget is spent; say how many were cut."""
-    kept: list[str] = []
+    kept: list[EvidenceLine] = []
     used = 0
     for position, line in enumerate(lines):
-        if kept and used + len(line) + 1 > budget:
-            kept.append(f"… {len(lines) - position} more lines cut")
+        if kept and used + len(line.text) + 1 > budget:
+            kept.append(EvidenceLine(text=f"… {len(lines) - position} more lines cut"))
             break
         kept.append(line)
-        used += len(line) + 1
+        used += len(line.text) + 1
     return kept
 
 
@@ -372,40 +247,58 @@ def _title(step: EvidenceStep) -> str:
     return f"## {step.index + 1}. {step.tool}({args}) — {who}"
 
 
-def render_bundle(bundle: EvidenceBundle, max_chars: int = 12_000) -> str:
-    """Render the bundle as compact text the student reads (deterministic, bounded).
+def _body(step: EvidenceStep) -> list[EvidenceLine]:
+    if step.skipped:
+        return [EvidenceLine(text="skipped (literature source: none)")]
+    if not step.ok:
+        return [EvidenceLine(text=render.clip(f"error: {step.error}", render.LINE_CHARS))]
+    return step.lines or [EvidenceLine(text="none")]
 
-    Sections keep the step order. ``max_chars`` is split between them (short sections take
-    what they need, long ones share the rest); within its share a section keeps whole lines
-    in order, then a "… N more lines cut" marker. Latencies are left out, so the text
-    depends only on the graph, the index, the limits and the set.
+
+def _render_lines(bundle: EvidenceBundle, max_chars: int) -> list[list[EvidenceLine]]:
+    """The bundle's sections as lines: a header, then per step its title and fitted body.
+
+    ``max_chars`` is split between the steps (short sections take what they need, long ones
+    share the rest); within its share a section keeps whole lines in order, then a
+    "… N more lines cut" marker. Every section keeps its title and first line.
     """
-    header = "\n".join(
-        [
-            f"# Evidence {bundle.version} for set {bundle.set_id}",
-            f"disease: {bundle.disease}; candidates: "
-            + ", ".join(f"{i + 1}. {c}" for i, c in enumerate(bundle.candidates)),
-            f"literature source: {bundle.literature_source}; hidden label pairs: "
-            f"{len(bundle.hidden_pairs)}",
-        ]
+    header = [
+        EvidenceLine(text=f"# Evidence {bundle.version} for set {bundle.set_id}"),
+        EvidenceLine(
+            text=f"disease: {bundle.disease}; candidates: "
+            + ", ".join(f"{i + 1}. {c}" for i, c in enumerate(bundle.candidates))
+        ),
+        EvidenceLine(
+            text=f"literature source: {bundle.literature_source}; hidden label pairs: "
+            f"{len(bundle.hidden_pairs)}"
+        ),
+    ]
+    titles = [EvidenceLine(text=_title(step)) for step in bundle.steps]
+    bodies = [_body(step) for step in bundle.steps]
+    fixed = sum(len(x.text) + 1 for x in header) + sum(
+        len(t.text) + 2 + len(b[0].text) + 30 for t, b in zip(titles, bodies, strict=True)
     )
-    titles = [_title(step) for step in bundle.steps]
-    bodies: list[list[str]] = []
-    for step in bundle.steps:
-        if step.skipped:
-            body = ["skipped (literature source: none)"]
-        elif not step.ok:
-            body = [f"error: {step.error}"]
-        else:
-            body = _RENDERERS[step.tool](step.result, bundle.limits)
-        bodies.append([_clip(line, LINE_CHARS) for line in body])
-    # every section keeps its title, first line and cut marker whatever the budget
-    fixed = len(header) + sum(
-        len(t) + 2 + len(b[0]) + 30 for t, b in zip(titles, bodies, strict=True)
-    )
-    needs = [sum(len(x) + 1 for x in body[1:]) for body in bodies]
+    needs = [sum(len(x.text) + 1 for x in body[1:]) for body in bodies]
     shares = _shares(needs, max(max_chars - fixed, 0))
     sections = [header]
     for title, body, share in zip(titles, bodies, shares, strict=True):
-        sections.append("\n".join([title, body[0], *_fit(body[1:], share)]))
-    return "\n\n".join(sections)
+        sections.append([title, body[0], *_fit(body[1:], share)])
+    return sections
+
+
+def render_bundle(bundle: EvidenceBundle, max_chars: int | None = None) -> str:
+    """Render the bundle as the compact text the student reads (deterministic, bounded).
+
+    Latencies are left out, so the text depends only on the graph, the index, the limits and
+    the set. ``max_chars`` defaults to the bundle's ``limits.bundle_chars``.
+    """
+    budget = bundle.limits.bundle_chars if max_chars is None else max_chars
+    sections = _render_lines(bundle, budget)
+    return "\n\n".join("\n".join(line.text for line in section) for section in sections)
+
+
+def bundle_evidence(bundle: EvidenceBundle, max_chars: int | None = None) -> ShownEvidence:
+    """The IDs and edges the rendered bundle shows (cut lines excluded), for citation checks."""
+    budget = bundle.limits.bundle_chars if max_chars is None else max_chars
+    lines = [line for section in _render_lines(bundle, budget) for line in section]
+    return ShownEvidence.of((line.text, line.edges) for line in lines)

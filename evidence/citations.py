@@ -1,115 +1,72 @@
-"""The citation check: an answer may cite only what a tool of the same run returned.
+"""The citation check: an answer may cite only what the evidence it was given shows.
 
-Citations are normalised first (``PMID 123``, ``pmid:123`` → ``PMID:123``; ``PMC123`` →
-``PMC:PMC123``; ``NCT01234567`` → ``NCT:NCT01234567``), the forms the literature tools print.
-A cited graph entity ID, document ID or any other token must occur in some tool result of the
-run; an edge (two entity IDs, optionally with a relationship type or DRKG relation between them)
-must be one of the edges a graph tool returned. Unverifiable citations are removed from the
-citation list and from the rationale and domain answers, and reported in
-:class:`~agent.records.CitationCheck`; this keeps invented evidence out of the trajectories the
-student is distilled from.
+Citations are normalised first (``PMID 123`` → ``PMID:123``; ``PMC123`` → ``PMC:PMC123``;
+``NCT01234567`` → ``NCT:NCT01234567``, see :mod:`evidence.ids`). A cited entity or document
+ID must occur in the evidence text; an edge (two entity IDs, optionally with a relationship
+type or DRKG relation between them) must be one of the edges the evidence lines carry; any
+other token must occur in the text. Unverifiable citations are removed from the citation list
+and their IDs from the free texts, and reported in :class:`CitationCheck`.
+
+The evidence is a :class:`ShownEvidence`: built from the tool calls of a teacher run
+(:meth:`ShownEvidence.of`), or from a rendered bundle (``evidence.bundle.bundle_evidence``),
+so an answer can be held to exactly what the student will read.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agent.records import CitationCheck, FinalAnswer, ToolCallRecord
+from pydantic import BaseModel, Field
+
+from evidence.ids import DRKG_RELATION, REL_TYPE, find_ids, normalise
+from evidence.observation import Edge
 
 logger = logging.getLogger(__name__)
 
-ENTITY_TYPES = (
-    "Compound",
-    "Disease",
-    "Gene",
-    "Anatomy",
-    "Atc",
-    "Biological Process",
-    "Cellular Component",
-    "Molecular Function",
-    "Pathway",
-    "Pharmacologic Class",
-    "Side Effect",
-    "Symptom",
-    "Tax",
-)
-"""DRKG entity types (the prefix of every graph ID)."""
 
-ENTITY_ID = re.compile(
-    r"\b(?:" + "|".join(re.escape(t) for t in ENTITY_TYPES) + r")::[A-Za-z0-9_.:\-]*[A-Za-z0-9_]"
-)
-PMID = re.compile(r"\bPMID\s*[:#]?\s*(\d{1,9})\b", re.IGNORECASE)
-PMC = re.compile(r"\b(?:PMC(?:ID)?\s*[:#]?\s*)?PMC\s*[:#]?\s*(\d{3,9})\b", re.IGNORECASE)
-NCT = re.compile(r"\bNCT\s*[:#]?\s*(?:NCT\s*)?(\d{8})\b", re.IGNORECASE)
-DDI = re.compile(r"\bDDI:[A-Za-z0-9_.\-]*[A-Za-z0-9_]")
-REL_TYPE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\b[A-Z]{4,}\b")
-"""A relationship type between two IDs (``TREATS``, ``METABOLIZED_BY``)."""
-DRKG_RELATION = re.compile(r"\b[A-Za-z][\w\-]*::[^\s:]+::[A-Za-z ]+:[A-Za-z ]*[A-Za-z]")
+class CitationCheck(BaseModel):
+    """Which cited IDs the evidence shows (verified) and which it does not (removed)."""
 
-_DOCUMENT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (PMID, "PMID:{}"),
-    (PMC, "PMC:PMC{}"),
-    (NCT, "NCT:NCT{}"),
-)
+    verified: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
 
-
-def find_ids(text: str) -> list[tuple[int, int, str]]:
-    """Citable IDs in free text as ``(start, end, normalised ID)``, in text order."""
-    found: list[tuple[int, int, str]] = []
-    for pattern, form in _DOCUMENT_PATTERNS:
-        found += [(m.start(), m.end(), form.format(m.group(1))) for m in pattern.finditer(text)]
-    for pattern in (ENTITY_ID, DDI):
-        found += [(m.start(), m.end(), m.group(0)) for m in pattern.finditer(text)]
-    found.sort()
-    kept: list[tuple[int, int, str]] = []
-    for item in found:  # drop matches nested in an earlier one ("PMC:PMC1" also matches PMC1)
-        if kept and item[0] < kept[-1][1]:
-            continue
-        kept.append(item)
-    return kept
-
-
-def normalise(citation: str) -> str:
-    """Normalise one citation: a lone document or entity ID to its canonical form, else trim."""
-    text = citation.strip().strip(".,;[]()")
-    ids = find_ids(text)
-    if len(ids) == 1 and ids[0][0] == 0 and ids[0][1] == len(text):
-        return ids[0][2]
-    return text
+    @property
+    def precision(self) -> float | None:
+        """Share of citations that verified; None when nothing was cited."""
+        total = len(self.verified) + len(self.removed)
+        return len(self.verified) / total if total else None
 
 
 @dataclass
-class Evidence:
-    """What the tools of one run returned: every citable ID and edge, plus the raw texts."""
+class ShownEvidence:
+    """Every citable ID and edge some evidence showed, plus its texts (for other tokens)."""
 
     ids: set[str] = field(default_factory=set)
     edges: set[tuple[frozenset[str], str]] = field(default_factory=set)
     texts: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_records(cls, records: Iterable[ToolCallRecord]) -> Evidence:
-        """Collect the evidence of successful tool calls (errors prove nothing)."""
+    def of(cls, shown: Iterable[tuple[str, Iterable[Edge]]]) -> ShownEvidence:
+        """Collect evidence from ``(text, edges)`` pairs (tool results, bundle lines)."""
         evidence = cls()
-        for record in records:
-            if record.error is not None:
-                continue
-            evidence.texts.append(record.result.casefold())
-            evidence.ids.update(found for _, _, found in find_ids(record.result))
-            for head, kind, tail in record.edges:
+        for text, edges in shown:
+            evidence.texts.append(text.casefold())
+            evidence.ids.update(found for _, _, found in find_ids(text))
+            for head, kind, tail in edges:
                 evidence.edges.add((frozenset((head, tail)), kind.upper()))
         return evidence
 
     def has_edge(self, ends: frozenset[str], kind: str | None) -> bool:
-        """True when a tool returned an edge between ``ends`` (of type ``kind`` if given)."""
+        """True when the evidence shows an edge between ``ends`` (of type ``kind`` if given)."""
         if kind is None:
             return any(e == ends for e, _ in self.edges)
         return (ends, kind.upper()) in self.edges or (ends, "") in self.edges
 
     def verifies(self, citation: str) -> bool:
-        """True when the (normalised) citation is backed by this run's tool results."""
+        """True when the (normalised) citation is backed by this evidence."""
         ids = find_ids(citation)
         entity_ids = [found for _, _, found in ids if "::" in found]
         if len(entity_ids) == 2 and len(ids) == 2:
@@ -124,7 +81,7 @@ class Evidence:
         return bool(folded) and any(folded in text for text in self.texts)
 
 
-def _strip_ids(text: str, unverified: set[str]) -> str:
+def strip_ids(text: str, unverified: set[str]) -> str:
     """Remove unverified IDs from free text and tidy what they leave behind."""
     pieces: list[str] = []
     last = 0
@@ -140,41 +97,32 @@ def _strip_ids(text: str, unverified: set[str]) -> str:
     return re.sub(r"[ \t]{2,}", " ", cleaned).replace(" .", ".").replace(" ,", ",").strip()
 
 
-def check_citations(
-    answer: FinalAnswer, records: Iterable[ToolCallRecord]
-) -> tuple[FinalAnswer, CitationCheck]:
-    """Keep only citations some tool of the run returned; strip the rest from the answer.
+def verify_citations(
+    citations: Sequence[str], texts: Sequence[str], evidence: ShownEvidence
+) -> tuple[list[str], list[str], CitationCheck]:
+    """Check an answer's citation list and the IDs in its free texts against ``evidence``.
 
     Args:
-        answer: The parsed final answer.
-        records: The run's tool calls (results and edges).
+        citations: The answer's citation list, as written.
+        texts: The answer's free texts (rationale, domain answers) that may mention IDs.
+        evidence: What the answer's author was shown.
 
     Returns:
-        The cleaned answer and which citations were verified or removed.
+        The verified citations (normalised, no repeats), the texts with unverified IDs
+        removed, and the check (verified, removed).
     """
-    evidence = Evidence.from_records(records)
     verified: list[str] = []
     removed: list[str] = []
-    for raw in answer.citations:
+    for raw in citations:
         citation = normalise(raw)
         if not citation or citation in verified or citation in removed:
             continue
         (verified if evidence.verifies(citation) else removed).append(citation)
-    texts = [answer.rationale, *(a.answer for a in answer.answers)]
     unverified = {
         found for text in texts for _, _, found in find_ids(text) if found not in evidence.ids
     }
     removed += sorted(unverified - set(removed) - set(verified))
     if removed:
         logger.debug("citations removed: %s", removed)
-    cleaned = answer.model_copy(
-        update={
-            "citations": verified,
-            "rationale": _strip_ids(answer.rationale, unverified),
-            "answers": [
-                a.model_copy(update={"answer": _strip_ids(a.answer, unverified)})
-                for a in answer.answers
-            ],
-        }
-    )
-    return cleaned, CitationCheck(verified=verified, removed=removed)
+    cleaned = [strip_ids(text, unverified) for text in texts]
+    return verified, cleaned, CitationCheck(verified=verified, removed=removed)

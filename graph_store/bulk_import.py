@@ -21,11 +21,11 @@ from graph_store.connection import open_driver
 from graph_store.drkg_format import Triple
 from graph_store.drugbank_details import TargetDetailIndex
 from graph_store.graph_meta import write_graph_meta
+from graph_store.launcher import Neo4jLauncher
 from graph_store.load_plan import LoadPlan, build_plan
 from graph_store.names import NameIndex
 from graph_store.online_load import ensure_schema
 from graph_store.schema import ENTITY_LABEL
-from graph_store.server import Neo4jLauncher
 from kedrec.errors import GraphLoadError
 
 logger = logging.getLogger(__name__)

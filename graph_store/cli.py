@@ -76,8 +76,8 @@ def load(
     ] = False,
 ) -> None:
     """Load DRKG triples (default: the real slice) into Neo4j with names and indexes."""
+    from graph_store.launcher import Neo4jLauncher
     from graph_store.names import load_name_index
-    from graph_store.server import Neo4jLauncher
 
     settings = get_settings()
     inputs = _plan_inputs(files)

@@ -1,4 +1,4 @@
-"""``kedrec neo4j start|stop|status``: the local Neo4j server (see graph_store.server)."""
+"""``kedrec neo4j start|stop|status``: the local Neo4j server (see graph_store.launcher)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from graph_store.server import Neo4jLauncher, ServerStatus
+from graph_store.launcher import Neo4jLauncher, ServerStatus
 from kedrec.console import console
 from kedrec.settings import get_settings
 

@@ -126,6 +126,14 @@ class GraphTools:
             self._resolved[(name_or_id, kind)] = matches[0]
         return matches[0]
 
+    def resolve_one(self, name_or_id: str, kind: str) -> EntityMatch:
+        """The best entity of ``kind`` for a name, synonym or ID (cached per tool set).
+
+        Raises:
+            EntityNotFoundError: Nothing of that kind matches; the message lists near matches.
+        """
+        return self._entity(name_or_id, kind)
+
     # -- tools --------------------------------------------------------------------------------
 
     def resolve_entity(

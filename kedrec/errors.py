@@ -1,6 +1,29 @@
 """One root error for the project, with a subclass per area.
 
-Messages are one line that names the problem and the fix (a setting, a command).
+Every exception class the project defines derives from :class:`KedrecError`, so the CLI
+(``kedrec_cli.main.main``) turns each one into a single red ``error:`` line and exit code 1,
+and callers can catch one root (``tests/kedrec/test_errors.py`` checks every module). Messages
+are one line that names the problem and the fix (a setting, a command).
+
+The areas and their errors:
+
+* core (``kedrec``): :class:`ConfigError` (a setting; also ``read_settings``),
+  :class:`DataFormatError` (an input file), :class:`DownloadError` (``kedrec.download``).
+* graph store (``graph_store``): :class:`Neo4jServerError`, :class:`GraphLoadError`,
+  :class:`GraphToolError` with :class:`EntityNotFoundError` and :class:`QueryRefusedError`.
+* LLMs (``llm``): ``llm.local_model.LocalModelError``; ``llm.chat_models.ChatModelConfigError``
+  is a :class:`ConfigError`.
+* embeddings (``kge``): ``kge.errors.EmbeddingError`` with ``EmbeddingsNotFoundError``,
+  ``TrainingLockedError`` and ``UnknownEmbeddingIdError``.
+* literature (``literature``): ``literature.errors.LiteratureError`` with
+  ``CorpusFormatError``, ``ClientError`` and ``IndexMissingError``.
+* task sets (``tasks``): :class:`DataFormatError` for a malformed task-set or benchmark file,
+  :class:`LeakageError` when a held-out label leaks (``kedrec sets check-leakage``).
+* teacher (``agent``): ``agent.answer.AnswerFormatError``, ``agent.prompts.PromptInputError``.
+* evidence, distill, eval: no errors of their own yet; they raise the ones above.
+
+An area's errors live in its own ``errors`` module (``kge.errors``, ``literature.errors``) or
+beside the code that raises them; the errors of areas without such a module live here.
 """
 
 
@@ -38,3 +61,7 @@ class EntityNotFoundError(GraphToolError):
 
 class QueryRefusedError(GraphToolError):
     """A free-form Cypher query was refused before execution (not read-only, malformed, ...)."""
+
+
+class LeakageError(KedrecError):
+    """A held-out (val/test/benchmark) label is visible to a graph tool or to the embeddings."""

@@ -1,7 +1,26 @@
 """Settings from the environment and ``.env``, one sub-model per area.
 
-Each area reads its own variables (``NEO4J_URI``, ``KEDREC_DATA_DIR``, ...), so the names
-users already know from Neo4j's tooling work unchanged. ``get_settings()`` builds the root once.
+Each area reads its own variables, so the names users already know from Neo4j's tooling work
+unchanged. ``get_settings()`` builds the root once.
+
+====================  =====================  ============================================
+sub-model             environment prefix     used by
+====================  =====================  ============================================
+(root)                ``KEDREC_``            data and cache dirs (``KEDREC_DATA_DIR``)
+``neo4j``             ``NEO4J_``             graph_store (server, connection, tools)
+``literature``        ``KEDREC_LIT_``        literature (corpus, index, retrieval, clients)
+``evidence``          ``KEDREC_EVIDENCE_``   evidence (tool limits, bundle budget)
+``kge``               ``KEDREC_KGE_``        ``kedrec embed train``, ``kedrec sets build``
+``tasks``             ``KEDREC_TASKS_``      ``kedrec sets`` (sampling, disease split)
+``agent``             ``KEDREC_AGENT_``      the teacher (``agent.context.AgentContext``)
+``distill``           ``KEDREC_DISTILL_``    the student (distill)
+``eval``              ``KEDREC_EVAL_``       ``kedrec eval``
+====================  =====================  ============================================
+
+Defaults live here once: :class:`kge.config.KGEConfig`, :class:`tasks.sampling.SamplingConfig`
+and :class:`agent.context.AgentContext` take theirs from the classes below (the class default,
+not the environment, so a recorded config means the same thing everywhere), and the CLI options
+default to the environment-read values of :func:`get_settings`.
 """
 
 from __future__ import annotations
@@ -9,12 +28,20 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kedrec.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout this package was installed from (editable installs) or site-packages."""
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+DEFAULT_LOCAL_MODEL = "local:smollm2"
+"""The bundled offline model (SmolLM2-135M-Instruct): the teacher's and the student's default."""
 
 
 def default_data_dir() -> Path:
@@ -139,7 +166,9 @@ class EvidenceSettings(BaseSettings):
     """How much each evidence step shows: one set of limits for the teacher's tools and the
     bundle the student reads (changing one changes the bundle version)."""
 
-    model_config = SettingsConfigDict(env_prefix="KEDREC_EVIDENCE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KEDREC_EVIDENCE_", env_file=".env", extra="ignore"
+    )
 
     profile_limit: int = Field(15, ge=1, description="Genes per drug or disease profile.")
     mechanism_limit: int = Field(10, ge=1, description="Shared genes and gene–gene paths shown.")
@@ -148,6 +177,122 @@ class EvidenceSettings(BaseSettings):
     bundle_chars: int = Field(
         12_000, ge=1_000, description="Character budget of a rendered evidence bundle."
     )
+
+
+class KGESettings(BaseSettings):
+    """Defaults of the knowledge-graph embeddings (``kedrec embed train``, ``kedrec sets build``).
+
+    :class:`kge.config.KGEConfig` takes these fields' defaults and descriptions and validates
+    the values; the CLI options default to the environment-read values.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_KGE_", env_file=".env", extra="ignore")
+
+    model: str = Field("complex", description="KGE model: complex, distmult, rotate or transe.")
+    dim: int = Field(
+        128,
+        description="PyG hidden_channels; complex and rotate store real‖imag, i.e. 2*dim floats.",
+    )
+    epochs: int = Field(50, description="Maximum epochs (early stopping may end sooner).")
+    seed: int = Field(0, description="Seed of the split, the initial weights and sampling.")
+    lr: float = Field(0.01, description="Learning rate of the optimizer.")
+    batch_size: int = Field(4096, description="Positive triples per step (1 negative each).")
+    patience: int = Field(
+        5, description="Stop after this many evaluations without a better val MRR."
+    )
+    val_fraction: float = Field(
+        0.05, description="Share of the training triples held out for link-prediction validation."
+    )
+    val_max: int = Field(
+        2000, description="Validation triples ranked per evaluation (a seeded sample; 0 = none)."
+    )
+    optimizer: str = Field(
+        "adam",
+        description="adam (dense gradients) or sparse_adam (sparse embedding gradients: much "
+        "faster per step on DRKG-sized graphs, lazy moment updates, no weight decay).",
+    )
+    num_threads: int = Field(2, description="torch.set_num_threads while training.")
+
+
+class TasksSettings(BaseSettings):
+    """Defaults of the task-set build: hard-negative sampling and the disease split."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_TASKS_", env_file=".env", extra="ignore")
+
+    sets_dir: Path | None = Field(
+        None,
+        description="Where `kedrec sets` writes and reads builds; default <cache_dir>/task_sets.",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the split, sampling and embeddings.")
+    top_k: int = Field(50, ge=1, description="K: drugs ranked by link-prediction score in C_d.")
+    sets_per_disease: int = Field(
+        1, ge=1, description="Sets per disease, one per relevant drug, most relevant first."
+    )
+    min_relevance: float = Field(
+        1.0,
+        ge=0,
+        description="c_rel needs at least this rel(d, c) (1.0 = at least a text-mined "
+        "treatment edge).",
+    )
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of diseases in val.")
+    test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of diseases in test.")
+
+
+class AgentSettings(BaseSettings):
+    """Defaults of one teacher run: :class:`agent.context.AgentContext` has these fields (and
+    ``prompt_version``, computed from the prompt templates, not configured)."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_AGENT_", env_file=".env", extra="ignore")
+
+    model: str = Field(
+        DEFAULT_LOCAL_MODEL,
+        description="'provider:model': 'local:smollm2' (bundled SmolLM2-135M-Instruct, "
+        "offline), 'local:/path/to/hf-llama', or 'openai:gpt-4o-mini' (any "
+        "OpenAI-compatible server via OPENAI_BASE_URL).",
+    )
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(1024, ge=1, description="Tokens per model turn.")
+    max_steps: int = Field(
+        12, ge=1, description="Model turns before the run is forced to a final answer."
+    )
+    max_answer_retries: int = Field(
+        2, ge=0, description="Repairs of a malformed final answer before it is a failure."
+    )
+    literature_source: Literal["ct", "pmc", "both", "none"] = Field(
+        "both", description="Literature the tools may search: ct, pmc, both or none."
+    )
+    use_live_apis: bool = Field(
+        False, description="Let pubmed_search / clinical_trials_search call the web."
+    )
+
+
+class DistillSettings(BaseSettings):
+    """The student model distilled from the teacher's trajectories."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_DISTILL_", env_file=".env", extra="ignore")
+
+    base_model: str = Field(
+        DEFAULT_LOCAL_MODEL,
+        description="Model the student is fine-tuned from: 'local:smollm2' or "
+        "'local:/path/to/hf-llama'.",
+    )
+    out_dir: Path | None = Field(
+        None, description="Where trained students are written; default <cache_dir>/students."
+    )
+
+
+class EvalSettings(BaseSettings):
+    """Scoring predictors on task sets."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDREC_EVAL_", env_file=".env", extra="ignore")
+
+    out_dir: Path | None = Field(
+        None, description="Where evaluation results are written; default <cache_dir>/eval."
+    )
+    bootstrap_samples: int = Field(
+        1000, ge=1, description="Bootstrap resamples behind each confidence interval."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the bootstrap resampling.")
 
 
 class KedrecSettings(BaseSettings):
@@ -167,9 +312,32 @@ class KedrecSettings(BaseSettings):
         "https://dgl-data.s3-us-west-2.amazonaws.com/dataset/DRKG/drkg.tar.gz",
         description="Where `kedrec data fetch drkg` downloads drkg.tar.gz (official DGL S3 URL).",
     )
-    neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
-    literature: LiteratureSettings = Field(default_factory=LiteratureSettings)
-    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    neo4j: Neo4jSettings = Field(
+        default_factory=Neo4jSettings, description="Neo4j server and launcher (NEO4J_*)."
+    )
+    literature: LiteratureSettings = Field(
+        default_factory=LiteratureSettings,
+        description="Literature corpus, index, retrieval and live clients (KEDREC_LIT_*).",
+    )
+    evidence: EvidenceSettings = Field(
+        default_factory=EvidenceSettings,
+        description="Limits of the evidence steps and bundle (KEDREC_EVIDENCE_*).",
+    )
+    kge: KGESettings = Field(
+        default_factory=KGESettings, description="Knowledge-graph embeddings (KEDREC_KGE_*)."
+    )
+    tasks: TasksSettings = Field(
+        default_factory=TasksSettings, description="Task-set sampling and split (KEDREC_TASKS_*)."
+    )
+    agent: AgentSettings = Field(
+        default_factory=AgentSettings, description="The teacher agent's runs (KEDREC_AGENT_*)."
+    )
+    distill: DistillSettings = Field(
+        default_factory=DistillSettings, description="The distilled student (KEDREC_DISTILL_*)."
+    )
+    eval: EvalSettings = Field(
+        default_factory=EvalSettings, description="Evaluation on task sets (KEDREC_EVAL_*)."
+    )
 
     @property
     def kg_slice_dir(self) -> Path:
@@ -185,6 +353,71 @@ class KedrecSettings(BaseSettings):
     def drkg_dir(self) -> Path:
         """DRKG's own small files and statistics (relation glossary, counts)."""
         return self.data_dir / "drkg"
+
+    @property
+    def task_sets_dir(self) -> Path:
+        """Where ``kedrec sets`` builds live: ``tasks.sets_dir`` or ``<cache_dir>/task_sets``."""
+        return self.tasks.sets_dir or self.cache_dir / "task_sets"
+
+    @property
+    def students_dir(self) -> Path:
+        """Where distilled students go: ``distill.out_dir`` or ``<cache_dir>/students``."""
+        return self.distill.out_dir or self.cache_dir / "students"
+
+    @property
+    def eval_dir(self) -> Path:
+        """Where evaluation results go: ``eval.out_dir`` or ``<cache_dir>/eval``."""
+        return self.eval.out_dir or self.cache_dir / "eval"
+
+
+def env_var(model: type[BaseSettings], name: str) -> str:
+    """The environment variable of a settings field (KGESettings, ``dim`` -> KEDREC_KGE_DIM)."""
+    return f"{model.model_config.get('env_prefix', '')}{name}".upper()
+
+
+def read_settings(model: type[SettingsT]) -> SettingsT:
+    """Build one settings model from the environment; a bad value is one ConfigError line."""
+    try:
+        return model()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{env_var(model, '_'.join(str(part) for part in item['loc']))}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid setting {problems} (environment or .env)") from None
+
+
+def cli_default(section: str, name: str) -> dict[str, Any]:
+    """``typer.Option`` keywords for an option whose default is ``get_settings().<section>.<name>``.
+
+    The value is read when the command runs (so ``KEDREC_*`` and ``.env`` apply); ``--help``
+    shows the class default and the variable, e.g. ``[default: (128 or KEDREC_KGE_DIM)]``.
+    """
+    model = KedrecSettings.model_fields[section].annotation
+    if not (isinstance(model, type) and issubclass(model, BaseSettings)):
+        raise KeyError(f"{section!r} is not a settings section")
+    field_description(model, name)  # fails at import for a misspelt field
+
+    def factory() -> Any:
+        return getattr(getattr(get_settings(), section), name)
+
+    return {
+        "default_factory": factory,
+        "show_default": f"{field_default(model, name)} or {env_var(model, name)}",
+    }
+
+
+def field_default(model: type[BaseSettings], name: str) -> Any:
+    """The class default of one settings field (what holds when the environment sets nothing)."""
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
+def field_description(model: type[BaseSettings], name: str) -> str:
+    """The description of one settings field."""
+    description = model.model_fields[name].description
+    if description is None:  # every field has one (tests/kedrec/test_settings.py)
+        raise KeyError(f"{model.__name__}.{name} has no description")
+    return description
 
 
 @lru_cache(maxsize=1)

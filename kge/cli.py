@@ -18,6 +18,7 @@ from rich.table import Table
 
 from kedrec.console import console
 from kedrec.errors import ConfigError
+from kedrec.settings import cli_default
 
 embed_app = typer.Typer(no_args_is_help=True)
 
@@ -46,31 +47,59 @@ def _config(**fields: Any) -> Any:
 @embed_app.command("train")
 def train(
     files: FilesArg = None,
-    model: Annotated[str, typer.Option(help="complex, distmult, rotate or transe.")] = "complex",
-    dim: Annotated[int, typer.Option(help="Embedding size (complex/rotate: per part).")] = 128,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 50,
+    *,
+    model: Annotated[
+        str,
+        typer.Option(help="complex, distmult, rotate or transe.", **cli_default("kge", "model")),
+    ],
+    dim: Annotated[
+        int,
+        typer.Option(
+            help="Embedding size (complex/rotate: per part).", **cli_default("kge", "dim")
+        ),
+    ],
+    epochs: Annotated[
+        int, typer.Option(help="Maximum epochs (early stopping).", **cli_default("kge", "epochs"))
+    ],
     hold_out_file: Annotated[
         Path | None,
         typer.Option(help="TSV of drug<TAB>disease pairs whose edges training must not see."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of split, weights and sampling.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of split, weights and sampling.", **cli_default("kge", "seed"))
+    ],
     out: Annotated[
         Path | None,
         typer.Option(help="Parent of the version directories (default <cache_dir>/embeddings)."),
     ] = None,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
-    batch_size: Annotated[int, typer.Option(help="Positive triples per step.")] = 4096,
-    patience: Annotated[int, typer.Option(help="Evaluations without better val MRR.")] = 5,
-    val_fraction: Annotated[float, typer.Option(help="Share of triples for validation.")] = 0.05,
-    val_max: Annotated[int, typer.Option(help="Validation triples ranked per epoch.")] = 2000,
-    optimizer: Annotated[str, typer.Option(help="adam or sparse_adam.")] = "adam",
-    threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
+    lr: Annotated[float, typer.Option(help="Learning rate.", **cli_default("kge", "lr"))],
+    batch_size: Annotated[
+        int, typer.Option(help="Positive triples per step.", **cli_default("kge", "batch_size"))
+    ],
+    patience: Annotated[
+        int,
+        typer.Option(help="Evaluations without better val MRR.", **cli_default("kge", "patience")),
+    ],
+    val_fraction: Annotated[
+        float,
+        typer.Option(help="Share of triples for validation.", **cli_default("kge", "val_fraction")),
+    ],
+    val_max: Annotated[
+        int,
+        typer.Option(help="Validation triples ranked per epoch.", **cli_default("kge", "val_max")),
+    ],
+    optimizer: Annotated[
+        str, typer.Option(help="adam or sparse_adam.", **cli_default("kge", "optimizer"))
+    ],
+    threads: Annotated[
+        int, typer.Option(help="torch threads.", **cli_default("kge", "num_threads"))
+    ],
 ) -> None:
     """Train embeddings (resumes a crashed run; a finished version is only loaded)."""
-    from kge.pipeline import embeddings_dir, read_pair_file, train_embeddings
-    from kge.embeddings import is_finished
     from graph_store.load_plan import resolve_inputs
     from kedrec.settings import get_settings
+    from kge.embeddings import is_finished
+    from kge.pipeline import embeddings_dir, read_pair_file, train_embeddings
 
     config = _config(
         model=model,

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kedrec.settings import KGESettings, field_default, field_description
 
 KGE_FORMAT = 1
 """Bumped when the on-disk layout or the training procedure changes (invalidates versions)."""
@@ -24,26 +26,33 @@ EXECUTION_FIELDS = frozenset({"num_threads"})
 """Settings that change speed, not the model; left out of the version hash."""
 
 
+def _setting(name: str, **constraints: Any) -> Any:
+    """A field whose default and description are :class:`kedrec.settings.KGESettings`'s.
+
+    The class default, never the environment: ``KGEConfig()`` and a manifest's recorded config
+    mean the same thing on every machine. The CLI reads the environment (``KEDREC_KGE_*``).
+    """
+    return Field(
+        field_default(KGESettings, name),
+        description=field_description(KGESettings, name),
+        **constraints,
+    )
+
+
 class KGEConfig(BaseModel):
     """How to train one embedding model (``torch_geometric.nn.kge``).
 
     Model: ``model``, ``dim``, ``margin``, ``p_norm``. Optimisation: ``epochs``, ``batch_size``,
     ``lr``, ``weight_decay``, ``optimizer``. Validation and early stopping: ``val_fraction``,
     ``val_max``, ``eval_candidates``, ``eval_every``, ``patience``. Reproducibility: ``seed``,
-    ``deterministic``; ``num_threads`` only sets speed.
+    ``deterministic``; ``num_threads`` only sets speed. The defaults of the fields the CLI
+    exposes are :class:`kedrec.settings.KGESettings`'s (``KEDREC_KGE_*`` sets the CLI's).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: ModelName = Field(
-        "complex", description="KGE model: complex (default), distmult, rotate or transe."
-    )
-    dim: int = Field(
-        128,
-        ge=2,
-        le=4096,
-        description="PyG hidden_channels; complex and rotate store real‖imag, i.e. 2*dim floats.",
-    )
+    model: ModelName = _setting("model")
+    dim: int = _setting("dim", ge=2, le=4096)
     margin: float | None = Field(
         None,
         gt=0,
@@ -52,40 +61,25 @@ class KGEConfig(BaseModel):
         "did not learn within 10 epochs: all initial scores sit deep in the sigmoid's tail).",
     )
     p_norm: float = Field(1.0, gt=0, description="Norm of transe's distance (PyG's default 1).")
-    epochs: int = Field(50, ge=1, description="Maximum epochs (early stopping may end sooner).")
-    batch_size: int = Field(4096, ge=1, description="Positive triples per step (1 negative each).")
-    lr: float = Field(0.01, gt=0, description="Learning rate of the optimizer.")
+    epochs: int = _setting("epochs", ge=1)
+    batch_size: int = _setting("batch_size", ge=1)
+    lr: float = _setting("lr", gt=0)
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty (adam only).")
-    optimizer: Literal["adam", "sparse_adam"] = Field(
-        "adam",
-        description="adam (dense gradients) or sparse_adam (sparse embedding gradients: much "
-        "faster per step on DRKG-sized graphs, lazy moment updates, no weight decay).",
-    )
-    val_fraction: float = Field(
-        0.05,
-        ge=0,
-        lt=0.5,
-        description="Share of the training triples held out for link-prediction validation.",
-    )
-    val_max: int = Field(
-        2000,
-        ge=0,
-        description="Validation triples ranked per evaluation (a seeded sample; 0 = none).",
-    )
+    optimizer: Literal["adam", "sparse_adam"] = _setting("optimizer")
+    val_fraction: float = _setting("val_fraction", ge=0, lt=0.5)
+    val_max: int = _setting("val_max", ge=0)
     eval_candidates: Literal["type", "all"] = Field(
         "type",
         description="Rank the true entity against every entity of its DRKG type (type) "
         "or against all entities (all).",
     )
     eval_every: int = Field(1, ge=1, description="Evaluate every this many epochs.")
-    patience: int = Field(
-        5, ge=1, description="Stop after this many evaluations without a better val MRR."
-    )
-    seed: int = Field(0, ge=0, description="Seed of the split, the initial weights and sampling.")
+    patience: int = _setting("patience", ge=1)
+    seed: int = _setting("seed", ge=0)
     deterministic: bool = Field(
         True, description="torch.use_deterministic_algorithms during training."
     )
-    num_threads: int = Field(2, ge=1, description="torch.set_num_threads while training.")
+    num_threads: int = _setting("num_threads", ge=1)
 
     @model_validator(mode="after")
     def _compatible(self) -> KGEConfig:

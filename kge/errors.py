@@ -1,4 +1,4 @@
-"""Errors of the knowledge-graph embedding code (training, loading, scoring)."""
+"""Errors of the knowledge-graph embedding code (training, loading, scoring), under KedrecError."""
 
 from __future__ import annotations
 

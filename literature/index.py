@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from literature.corpus import CorpusItem, CorruptFile, iter_corpus
-from literature.documents import Document, SourceFilter, chunk_document
+from literature.documents import Document, LiteratureSource, chunk_document
 from literature.errors import IndexMissingError, LiteratureError
 
 logger = logging.getLogger(__name__)
@@ -389,7 +389,9 @@ class LiteratureIndex:
 
     # --- search -----------------------------------------------------------------------------
 
-    def bm25(self, query: str, source: SourceFilter = "both", k: int = 80) -> list[dict[str, Any]]:
+    def bm25(
+        self, query: str, source: LiteratureSource = "both", k: int = 80
+    ) -> list[dict[str, Any]]:
         """Return up to ``k`` chunks by BM25 score (``_score``), prefiltered by source.
 
         Args:

@@ -12,12 +12,12 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from literature.documents import SourceFilter
+from literature.documents import LiteratureSource
 from literature.errors import LiteratureError
 from literature.index import LiteratureIndex
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _STOP = frozenset({"and", "or", "not", "of", "the", "in", "with", "for", "to", "a", "an", "by"})
-SOURCES: tuple[str, ...] = ("ct", "pmc", "both", "none")
+SOURCES: tuple[str, ...] = get_args(LiteratureSource)
 
 
 class Passage(BaseModel):
@@ -82,7 +82,7 @@ def build_query(names: Sequence[str], *synonym_lists: Sequence[str], max_synonym
     return " ".join(_words(parts))
 
 
-def _validate_source(source: str) -> SourceFilter:
+def _validate_source(source: str) -> LiteratureSource:
     lowered = source.lower()
     if lowered not in SOURCES:
         raise LiteratureError(f"source {source!r} is not one of {', '.join(SOURCES)}")

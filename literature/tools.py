@@ -1,19 +1,20 @@
-"""Agent-facing literature tools: plain functions whose docstrings address the model.
+"""Free-text literature search for the agent: live PubMed and ClinicalTrials.gov, local index.
 
 Each returns compact text: one line per passage with its document ID (PMID, PMCID, NCT ID),
 then a status line with counts. Live tools fall back to the local index when the network or
-the API fails (or ``KEDREC_LIT_OFFLINE=1``) and say so in their status line.
+the API fails (or ``KEDREC_LIT_OFFLINE=1``) and say so in their status line. The
+(disease, drug) pair search every reader shares is the evidence layer's
+``evidence.steps.search_literature``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from literature.documents import Document
+from literature.documents import Document, LiteratureSource
 from literature.errors import ClientError, LiteratureError
-from literature.retrieval import Passage, RetrievalResult, retrieve_pair, search_text
+from literature.retrieval import Passage, RetrievalResult, search_text
 
 logger = logging.getLogger(__name__)
 
@@ -45,50 +46,6 @@ def format_result(result: RetrievalResult, what: str) -> str:
     return "\n".join([*lines, status])
 
 
-def _names_for(name: str) -> tuple[str, tuple[str, ...]]:
-    """Resolve ``Compound::DB…``/``Disease::…`` IDs to a name and synonyms; keep plain names."""
-    if "::" not in name:
-        return name, ()
-    from graph_store.names import load_name_index
-    from kedrec.settings import get_settings
-
-    found = _name_index(load_name_index, get_settings().names_dir).get(name)
-    if found is None:
-        raise LiteratureError(f"no name known for {name}: pass a name or a DRKG ID")
-    return found.name, found.synonyms
-
-
-_NAME_INDEX: dict[str, Any] = {}
-
-
-def _name_index(loader: Callable[[Any], Any], names_dir: Any) -> Any:
-    key = str(names_dir)
-    if key not in _NAME_INDEX:
-        _NAME_INDEX[key] = loader(names_dir)
-    return _NAME_INDEX[key]
-
-
-def search_literature(disease: str, drug: str, source: str = "both") -> str:
-    """Find literature passages about a drug for a disease in the local PubMed/PMC/CT index.
-
-    Use it to back up or challenge a (disease, drug) recommendation with published evidence.
-    Accepts names ("asthma", "Montelukast") or DRKG IDs ("Compound::DB00471"). ``source``
-    is "ct" (ClinicalTrials.gov), "pmc" (PubMed/PMC articles), "both" or "none". Returns up
-    to 10 lines "[doc_id | source | year | score] title — passage (chars start-end)" and a
-    status line. Co-mention is not proof of treatment: read the passage.
-    """
-    disease_name, disease_synonyms = _names_for(disease)
-    drug_name, drug_synonyms = _names_for(drug)
-    result = retrieve_pair(
-        disease_name,
-        drug_name,
-        source,
-        disease_synonyms=disease_synonyms,
-        drug_synonyms=drug_synonyms,
-    )
-    return format_result(result, f"{drug_name} / {disease_name}")
-
-
 def _format_docs(docs: Sequence[Document], what: str, origin: str) -> str:
     lines = [
         f"[{d.doc_id} | {d.source} | {d.year or '?'}] {d.title} — {_snippet(d.text)}" for d in docs
@@ -102,6 +59,13 @@ def _fallback(query: str, source: str, what: str, reason: str) -> str:
     except LiteratureError as error:
         return f"Status: no results for {what}: live API unavailable ({reason}) and {error}"
     result.note = f"live API unavailable ({reason}); answered from the local index"
+    return format_result(result, what)
+
+
+def local_search(query: str, source: LiteratureSource, what: str) -> str:
+    """Answer a live-search tool from the local index (live APIs are off for this run)."""
+    result = search_text(query, source)
+    result.note = "live APIs are off; answered from the local index"
     return format_result(result, what)
 
 
@@ -156,7 +120,3 @@ def clinical_trials_search(
     finally:
         client.http.close()
     return _format_docs(docs, what, "ClinicalTrials.gov (live)")
-
-
-TOOLS = [search_literature, pubmed_search, clinical_trials_search]
-"""The literature tools, for binding to an agent."""

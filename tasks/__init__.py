@@ -1,1 +1,1 @@
-"""Task sets: (disease, relevant drug, hard-negative similar drug), split and checked for leakage."""
+"""Task sets: (disease, relevant drug, similar hard-negative drug), split without leakage."""

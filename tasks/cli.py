@@ -1,9 +1,13 @@
-"""``kedrec sets``: build, import and check drug-selection task sets (the GNN baseline is in eval.cli)."""
+"""``kedrec sets``: build, import and check drug-selection task sets.
+
+The GNN baseline (``kedrec sets baseline``) is in :mod:`eval.cli`. Option defaults come from
+:class:`kedrec.settings.TasksSettings` and :class:`~kedrec.settings.KGESettings`
+(``KEDREC_TASKS_*``, ``KEDREC_KGE_*``).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +15,15 @@ import typer
 from rich.table import Table
 
 from kedrec.console import console
-from kedrec.errors import KedrecError
-from kedrec.provenance import run_metadata
-from kedrec.settings import get_settings
+from kedrec.errors import LeakageError
+from kedrec.settings import cli_default, get_settings
 
 sets_app = typer.Typer(no_args_is_help=True)
 
-DEFAULT_SETS_DIR = "task_sets"
-
 
 def default_sets_dir() -> Path:
-    """Where `kedrec sets build` writes by default (under the cache dir)."""
-    return get_settings().cache_dir / DEFAULT_SETS_DIR
+    """Where `kedrec sets` writes and reads: KEDREC_TASKS_SETS_DIR or <cache_dir>/task_sets."""
+    return get_settings().task_sets_dir
 
 
 def _entities(files: list[Path]) -> set[str]:
@@ -38,17 +39,17 @@ def _inputs(files: list[Path] | None) -> list[Path]:
 
 
 def _pharmacotherapydb_sets(files: list[Path], seed: int):  # type: ignore[no-untyped-def]
+    from graph_store.names import load_name_index
     from tasks.benchmark_import import (
         EntityMapper,
         import_benchmark_tsv,
         pharmacotherapydb_rows,
         write_benchmark_tsv,
     )
-    from graph_store.names import load_name_index
 
     settings = get_settings()
     indications = settings.data_dir / "benchmarks" / "pharmacotherapydb" / "indications.tsv"
-    tsv = settings.cache_dir / DEFAULT_SETS_DIR / "pharmacotherapydb.tsv"
+    tsv = settings.task_sets_dir / "pharmacotherapydb.tsv"
     write_benchmark_tsv(pharmacotherapydb_rows(indications), tsv)
     mapper = EntityMapper(_entities(files), load_name_index(settings.names_dir))
     return import_benchmark_tsv(tsv, mapper, seed=seed, default_source="pharmacotherapydb")
@@ -58,26 +59,47 @@ def _pharmacotherapydb_sets(files: list[Path], seed: int):  # type: ignore[no-un
 def build(
     files: Annotated[list[Path] | None, typer.Argument(help="DRKG triple files.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split, sampling and embeddings.")] = 0,
-    top_k: Annotated[int, typer.Option(help="K: GNN-ranked drugs in C_d.")] = 50,
-    sets_per_disease: Annotated[int, typer.Option(help="Sets per disease.")] = 1,
-    val_fraction: Annotated[float, typer.Option(help="Share of diseases in val.")] = 0.15,
-    test_fraction: Annotated[float, typer.Option(help="Share of diseases in test.")] = 0.15,
-    model: Annotated[str, typer.Option(help="KGE model: complex, distmult, rotate, transe.")] = (
-        "complex"
-    ),
-    epochs: Annotated[int, typer.Option(help="Maximum KGE epochs.")] = 50,
-    dim: Annotated[int, typer.Option(help="KGE dimension.")] = 128,
+    *,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the split, sampling and embeddings.", **cli_default("tasks", "seed")
+        ),
+    ],
+    top_k: Annotated[
+        int, typer.Option(help="K: GNN-ranked drugs in C_d.", **cli_default("tasks", "top_k"))
+    ],
+    sets_per_disease: Annotated[
+        int, typer.Option(help="Sets per disease.", **cli_default("tasks", "sets_per_disease"))
+    ],
+    val_fraction: Annotated[
+        float,
+        typer.Option(help="Share of diseases in val.", **cli_default("tasks", "val_fraction")),
+    ],
+    test_fraction: Annotated[
+        float,
+        typer.Option(help="Share of diseases in test.", **cli_default("tasks", "test_fraction")),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="KGE model: complex, distmult, rotate, transe.", **cli_default("kge", "model")
+        ),
+    ],
+    epochs: Annotated[
+        int, typer.Option(help="Maximum KGE epochs.", **cli_default("kge", "epochs"))
+    ],
+    dim: Annotated[int, typer.Option(help="KGE dimension.", **cli_default("kge", "dim"))],
     benchmark: Annotated[
         bool,
         typer.Option(help="Also build PharmacotherapyDB sets; reserve their diseases."),
     ] = True,
 ) -> None:
     """Build train / val / test task sets (and the PharmacotherapyDB benchmark)."""
+    from graph_store.names import load_name_index
+    from kge.pipeline import KGEConfig
     from tasks.build import build_task_sets
     from tasks.sampling import SamplingConfig
-    from kge.pipeline import KGEConfig
-    from graph_store.names import load_name_index
 
     settings = get_settings()
     inputs = _inputs(files)
@@ -96,10 +118,19 @@ def build(
             seed=seed,
             top_k=top_k,
             sets_per_disease=sets_per_disease,
+            min_relevance=settings.tasks.min_relevance,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
         ),
-        kge_config=KGEConfig(model=model, epochs=epochs, dim=dim, seed=seed),  # type: ignore[arg-type]
+        kge_config=KGEConfig(
+            **{
+                **settings.kge.model_dump(),
+                "model": model,
+                "epochs": epochs,
+                "dim": dim,
+                "seed": seed,
+            }
+        ),
         benchmark_sets=benchmark_sets,
         show_progress=True,
     )
@@ -121,12 +152,15 @@ def import_sets(
     file: Annotated[Path, typer.Argument(help="Benchmark TSV (see tasks/benchmark_import.py).")],
     out: Annotated[Path | None, typer.Option(help="Output JSONL.")] = None,
     files: Annotated[list[Path] | None, typer.Option("--graph", help="Triple files.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the candidate order.")] = 0,
+    *,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the candidate order.", **cli_default("tasks", "seed"))
+    ],
 ) -> None:
     """Turn an external benchmark TSV into task sets (split 'benchmark')."""
+    from graph_store.names import load_name_index
     from tasks.benchmark_import import EntityMapper, import_benchmark_tsv
     from tasks.task_sets import write_task_sets
-    from graph_store.names import load_name_index
 
     settings = get_settings()
     mapper = EntityMapper(_entities(_inputs(files)), load_name_index(settings.names_dir))
@@ -157,14 +191,14 @@ def check_leakage(
     limit: Annotated[int, typer.Option(help="Check at most this many sets per split.")] = 0,
 ) -> None:
     """Prove no val/test/benchmark label leaks through any graph tool or the embeddings."""
+    from graph_store.connection import open_driver
+    from graph_store.names import load_name_index
+    from graph_store.tools import GraphTools
     from tasks.build import HELD_OUT_FILE, read_pairs
     from tasks.disease_groups import DiseaseGroups
     from tasks.leakage import LeakageReport, check_embeddings, check_tools
     from tasks.relevance import CompoundDiseaseEdges
     from tasks.task_sets import read_task_sets
-    from graph_store.connection import open_driver
-    from graph_store.names import load_name_index
-    from graph_store.tools import GraphTools
 
     settings = get_settings()
     folder = sets_dir or default_sets_dir()
@@ -187,7 +221,7 @@ def check_leakage(
         driver.close()
     console.print(json.dumps(report.as_dict(), indent=2))
     if not report.clean:
-        raise KedrecError(
+        raise LeakageError(
             f"leakage: {len(report.findings)} tool finding(s), "
             f"{len(report.embedding_pairs_missing)} pair(s) not held out of the embeddings"
         )

@@ -24,11 +24,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from graph_store.names import NameIndex
+from graph_store.schema import RELEVANCE_WEIGHTS
+from kedrec.settings import TasksSettings, field_default
 from tasks.disease_groups import DiseaseGroups
 from tasks.relevance import CompoundDiseaseEdges
 from tasks.task_sets import NamedEntity, Split, TaskSet
-from graph_store.names import NameIndex
-from graph_store.schema import RELEVANCE_WEIGHTS
 
 TREATMENT_RELATIONS = tuple(r for r, w in RELEVANCE_WEIGHTS.items() if w >= 1.0)
 """Relations whose link-prediction score ranks drugs for a disease (max over those known)."""
@@ -50,17 +51,21 @@ class DrugEmbeddings(Protocol):
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How task sets are drawn. Every field is recorded in the build manifest."""
+    """How task sets are drawn. Every field is recorded in the build manifest.
 
-    seed: int = 0
-    top_k: int = 50
+    Defaults are :class:`kedrec.settings.TasksSettings`'s class defaults (described there);
+    ``kedrec sets build`` passes the environment-read values (``KEDREC_TASKS_*``).
+    """
+
+    seed: int = field_default(TasksSettings, "seed")
+    top_k: int = field_default(TasksSettings, "top_k")
     """K: drugs ranked by link-prediction score that enter C_d."""
-    sets_per_disease: int = 1
+    sets_per_disease: int = field_default(TasksSettings, "sets_per_disease")
     """Sets per disease, one per relevant drug, most relevant first."""
-    min_relevance: float = 1.0
+    min_relevance: float = field_default(TasksSettings, "min_relevance")
     """c_rel needs at least this rel(d, c) (1.0 = at least a text-mined treatment edge)."""
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    val_fraction: float = field_default(TasksSettings, "val_fraction")
+    test_fraction: float = field_default(TasksSettings, "test_fraction")
 
 
 @dataclass(slots=True)

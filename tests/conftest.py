@@ -68,7 +68,7 @@ def names(settings: KedrecSettings) -> NameIndex:
 @pytest.fixture(scope="session")
 def neo4j_server(settings: KedrecSettings) -> Iterator[KedrecSettings]:
     """A running test Neo4j (started here unless already up)."""
-    from graph_store.server import Neo4jLauncher
+    from graph_store.launcher import Neo4jLauncher
 
     launcher = Neo4jLauncher(settings)
     started_here = not launcher.is_running()

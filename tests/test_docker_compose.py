@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from graph_store.server import COMPOSE_FILE, NEO4J_VERSION, Neo4jLauncher
+from graph_store.launcher import COMPOSE_FILE, NEO4J_VERSION, Neo4jLauncher
 from kedrec.settings import REPO_ROOT, KedrecSettings, Neo4jSettings
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

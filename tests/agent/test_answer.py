@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agent.answer import AnswerFormatError, extract_json, parse_final_answer
-from evidence.citations import check_citations, find_ids, normalise
+from agent.citations import check_citations
 from agent.prompts import (
     DOMAIN_QUESTIONS,
     FINAL_ANSWER_PROMPT,
@@ -19,13 +19,15 @@ from agent.prompts import (
     render_system,
 )
 from agent.records import INSUFFICIENT, DomainAnswer, FinalAnswer, ToolCallRecord
-from agent.state import AgentTask, Entity
+from agent.state import AgentTask
+from evidence.ids import find_ids, normalise
+from tasks.task_sets import NamedEntity
 
-METFORMIN = Entity(id="Compound::DB00331", name="Metformin")
-CARVEDILOL = Entity(id="Compound::DB01136", name="Carvedilol")
+METFORMIN = NamedEntity(id="Compound::DB00331", name="Metformin")
+CARVEDILOL = NamedEntity(id="Compound::DB01136", name="Carvedilol")
 CANDIDATES = [METFORMIN, CARVEDILOL]
 TASK = AgentTask(
-    disease=Entity(id="Disease::DOID:9352", name="type 2 diabetes mellitus"),
+    disease=NamedEntity(id="Disease::DOID:9352", name="type 2 diabetes mellitus"),
     candidates=CANDIDATES,
 )
 

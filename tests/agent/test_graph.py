@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from agent.context import AgentContext
 from agent.records import INSUFFICIENT
 from agent.run import run_teacher
 from agent.tools import make_tools, tool_schema
-from tasks.task_sets import TaskSet
 from graph_store.tools import GraphTools
+from tasks.task_sets import TaskSet
 from tests.support.scripted_model import USAGE, ScriptedChatModel, tool_call, turn
 
 pytestmark = pytest.mark.neo4j
@@ -250,10 +251,11 @@ def test_open_conversation_uses_default_tools_from_settings(
     settings, loaded_graph, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     import agent.graph
+    from agent.defaults import close_default_tools
     from kedrec.settings import get_settings
 
     monkeypatch.setenv("NEO4J_URI", settings.neo4j.uri)
-    agent.graph.close_default_tools()
+    close_default_tools()
     get_settings.cache_clear()
     model = ScriptedChatModel(
         script=[
@@ -268,7 +270,7 @@ def test_open_conversation_uses_default_tools_from_settings(
             context=AgentContext(model="scripted", literature_source="none"),
         )
     finally:
-        agent.graph.close_default_tools()
+        close_default_tools()
         get_settings.cache_clear()
     assert METFORMIN in state["tool_records"][0].result
     assert state["answer"].choice == "Metformin" and state.get("task") is None
@@ -285,3 +287,23 @@ def test_module_graph_is_compiled_for_studio() -> None:
         "final_answer",
         "__end__",
     }
+
+
+def test_prompt_version_is_a_hash_of_the_templates() -> None:
+    from agent import prompts
+
+    version = prompts.PROMPT_VERSION
+    assert re.fullmatch(r"prompts-[0-9a-f]{12}", version)
+    assert AgentContext().prompt_version == version == prompts.prompt_version()
+    every_prompt = {v.name for v in vars(prompts).values() if isinstance(v, prompts.Prompt)}
+    assert every_prompt <= set(prompts.TEMPLATES), "a template left out of the version"
+
+    edited = {**prompts.TEMPLATES, "repair": prompts.TEMPLATES["repair"] + " Be brief."}
+    assert prompts.prompt_version(edited) != version
+    question = prompts.DOMAIN_QUESTIONS[0]
+    reworded = (
+        prompts.DomainQuestion(question.id, question.question + " Name the pathway."),
+        *prompts.DOMAIN_QUESTIONS[1:],
+    )
+    assert prompts.prompt_version(questions=reworded) != version
+    assert prompts.prompt_version(dict(reversed(prompts.TEMPLATES.items()))) == version

@@ -11,15 +11,12 @@ from typing import Any
 
 import pytest
 
-from evidence.bundle import (
-    EVIDENCE_STEPS,
-    EvidenceLimits,
-    build_evidence_bundle,
-    masked_tools,
-    render_bundle,
-)
-from tasks.task_sets import NamedEntity, TaskSet
+from evidence.bundle import build_evidence_bundle, render_bundle
+from evidence.limits import EvidenceLimits
+from evidence.masking import masked_tools
+from evidence.steps import EVIDENCE_STEPS
 from graph_store.tools import GraphTools
+from tasks.task_sets import NamedEntity, TaskSet
 
 ALZHEIMER = "Disease::DOID:10652"
 GALANTAMINE = "Compound::DB00674"
@@ -96,9 +93,9 @@ def test_evidence_masks_label_edges(tools: GraphTools, task_set: TaskSet) -> Non
     assert ALZHEIMER not in json.dumps(galantamine)
     assert sorted(map(tuple, bundle.hidden_pairs)) == sorted(task_set.hidden_pairs)
     # tools given unmasked are masked, already-masked tools are reused as they are
-    masked = masked_tools(tools, task_set)
+    masked = masked_tools(tools, task_set.hidden_pairs)
     assert masked is not tools and (GALANTAMINE, ALZHEIMER) in masked.hidden
-    assert masked_tools(masked, task_set) is masked
+    assert masked_tools(masked, task_set.hidden_pairs) is masked
 
 
 def test_literature_none_skips_literature(tools: GraphTools, task_set: TaskSet) -> None:

@@ -10,7 +10,7 @@ import pytest
 from graph_store.bulk_import import load_bulk, write_import_csvs
 from graph_store.connection import open_driver
 from graph_store.graph_meta import read_graph_meta
-from graph_store.server import Neo4jLauncher
+from graph_store.launcher import Neo4jLauncher
 from graph_store.stats import check_counts, graph_counts
 from graph_store.tools import GraphTools
 

@@ -22,7 +22,7 @@ from neo4j import Driver, GraphDatabase
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from graph_store.server import (
+from graph_store.launcher import (
     NEO4J_VERSION,
     POM_PATH,
     Neo4jLauncher,
@@ -30,9 +30,9 @@ from graph_store.server import (
     port_in_use,
     run_admin,
 )
-from kedrec_cli.main import app
 from kedrec.errors import Neo4jServerError
 from kedrec.settings import KedrecSettings
+from kedrec_cli.main import app
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from llm.chat_models import ChatModelConfigError, is_local_url, load_chat_model
 from agent.context import AgentContext
-from llm.local_model import LocalChatModel, LocalModelError
 from kedrec.errors import KedrecError
 from kedrec.settings import KedrecSettings
+from llm.chat_models import ChatModelConfigError, is_local_url, load_chat_model
+from llm.local_model import LocalChatModel, LocalModelError
+from tests.support import openai_loopback as loopback
 
 SECRET = "sk-test-0123456789abcdefSECRET"
-
-
-from tests.support import openai_loopback as loopback
 
 
 @tool
@@ -219,6 +215,36 @@ def test_load_chat_model_local_smollm2_reuses_cached_folder(tmp_path: Path) -> N
     assert isinstance(model, LocalChatModel)
     assert model.model_path == str(folder)
     assert model.max_tokens == 32 and model.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Not an AgentContext: load_chat_model needs only these three attributes."""
+
+    model: str
+    temperature: float
+    max_tokens: int
+
+
+def test_load_chat_model_takes_any_spec_with_model_temperature_and_max_tokens(
+    server: loopback.OpenAILoopback, tmp_path: Path
+) -> None:
+    server.script([loopback.reply("ok")])
+    remote = load_chat_model(_Spec("openai:loopback-model", 0.5, 16))
+    folder = tmp_path / "models" / "smollm2-135m-instruct"
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (folder / name).write_text("{}")
+
+    local = load_chat_model(_Spec("local:smollm2", 0.3, 8), KedrecSettings(cache_dir=tmp_path))
+
+    assert remote.invoke("hi").content == "ok"
+    assert server.requests[0].body["temperature"] == 0.5
+    assert server.requests[0].body["max_completion_tokens"] == 16
+    assert isinstance(local, LocalChatModel)
+    assert (local.temperature, local.max_tokens) == (0.3, 8)
+    with pytest.raises(ChatModelConfigError, match="'nope'"):
+        load_chat_model(_Spec("nope:x", 0.0, 1))
 
 
 @pytest.mark.parametrize(

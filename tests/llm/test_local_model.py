@@ -23,8 +23,9 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from llm.chat_models import load_chat_model
 from agent.context import AgentContext
+from kedrec.settings import KedrecSettings
+from llm.chat_models import load_chat_model
 from llm.local_model import (
     SMOLLM2_DIR,
     SOURCE_FILE,
@@ -37,7 +38,6 @@ from llm.local_model import (
     to_chat_turns,
 )
 from llm.tool_call_parsing import extract_json_object, parse_tool_calls
-from kedrec.settings import KedrecSettings
 
 TOOLS = ["drug_targets", "literature_search"]
 
@@ -138,6 +138,19 @@ def test_parse_tool_calls_variants_models_write() -> None:
     parsed = parse_tool_calls(unclosed, TOOLS)
     assert parsed.tool_calls[0].args == {"drug": "Z"}
     assert parsed.text == "ok"
+
+
+def test_parse_tool_calls_python_literal_and_trailing_commas() -> None:
+    text = (
+        "<tool_call>{'name': 'drug_targets', 'arguments': {'drug': 'Imatinib', 'limit': 3,},}"
+        "</tool_call>"
+    )
+    bare = "Calling {'name': 'literature_search', 'arguments': {'query': 'it's'}} now"
+
+    assert [(c.name, c.args) for c in parse_tool_calls(text, TOOLS).tool_calls] == [
+        ("drug_targets", {"drug": "Imatinib", "limit": 3})
+    ]
+    assert parse_tool_calls(bare, TOOLS).tool_calls == []
 
 
 def test_parse_tool_calls_final_answer_is_not_a_call() -> None:
