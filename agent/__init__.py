@@ -1,4 +1,4 @@
-"""The LangGraph teacher agent and the student's fixed evidence-gathering graph."""
+"""The LangGraph teacher (agent mode: ReAct over the tools), its runs, trajectories and chat."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from agent.records import INSUFFICIENT, DomainAnswer, FinalAnswer
 from kedrec.errors import KedrecError
 from llm.json_scan import find_json_object
-from tasks.task_sets import NamedEntity as Entity
+from tasks.task_sets import NamedEntity
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _has_choice(value: dict[str, Any]) -> bool:
     return any(str(key).strip().lower() == "choice" for key in value)
 
 
-def coerce_choice(choice: Any, candidates: Sequence[Entity]) -> str:
+def coerce_choice(choice: Any, candidates: Sequence[NamedEntity]) -> str:
     """Map a choice given as ID, local ID, name, letter or index to the candidate's ID.
 
     Raises:
@@ -129,7 +129,7 @@ def coerce_citations(value: Any) -> list[str]:
     raise AnswerFormatError('"citations" must be a list of IDs')
 
 
-def parse_final_answer(text: str, candidates: Sequence[Entity] = ()) -> FinalAnswer:
+def parse_final_answer(text: str, candidates: Sequence[NamedEntity] = ()) -> FinalAnswer:
     """Parse and repair a final answer; the choice is always a candidate ID or INSUFFICIENT.
 
     Args:

@@ -30,7 +30,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.tools import BaseTool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
@@ -100,7 +100,7 @@ def build_chat_graph(
         last = state["messages"][-1]
         if not isinstance(last, AIMessage):
             raise ValueError(f"expected an AIMessage after call_model, got {type(last).__name__}")
-        return "tools" if last.tool_calls else END
+        return "tools" if last.tool_calls else "__end__"
 
     builder = StateGraph(MessagesState, context_schema=AgentContext)
     builder.add_node("call_model", call_model)
@@ -192,10 +192,10 @@ def stream_turn(
             chunk, metadata = payload
             if metadata.get("langgraph_node") != "call_model":
                 continue
-            text = chunk.content if isinstance(chunk, AIMessageChunk | AIMessage) else None
-            if isinstance(text, str) and text:
+            content = chunk.content if isinstance(chunk, AIMessageChunk | AIMessage) else None
+            if isinstance(content, str) and content:
                 streamed.add(chunk.id or "")
-                yield "token", text
+                yield "token", content
             continue
         for node, update in payload.items():
             for message in (update or {}).get("messages", []):

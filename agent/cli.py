@@ -9,18 +9,27 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 from kedrec.console import console
 from kedrec.errors import ConfigError, EntityNotFoundError
+from kedrec.settings import LiteratureSource, TeacherMode
 
 teacher_app = typer.Typer(no_args_is_help=True)
 
 ModelOption = Annotated[
     str | None,
     typer.Option(help="'local:smollm2', 'local:/path/to/hf-model' or 'openai:<model>'."),
+]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="plan: one instruction over the fixed evidence bundle (default); agent: the "
+        "ReAct tool loop.",
+    ),
 ]
 SourceOption = Annotated[
     str | None, typer.Option(help="Literature the tools may search: ct, pmc, both or none.")
@@ -34,8 +43,10 @@ def _context(model: str | None, literature_source: str | None = None, **extra: A
     overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if model:
         overrides["model"] = model
+    if extra.get("mode") is not None and extra["mode"] not in get_args(TeacherMode):
+        raise ConfigError("--mode must be plan or agent")
     if literature_source:
-        if literature_source not in ("ct", "pmc", "both", "none"):
+        if literature_source not in get_args(LiteratureSource):
             raise ConfigError("--literature-source must be ct, pmc, both or none")
         overrides["literature_source"] = literature_source
     return AgentContext(**overrides)
@@ -46,23 +57,47 @@ def collect_command(
     sets: Annotated[Path, typer.Option("--sets", help="Task sets (JSONL) to answer.")],
     out: Annotated[Path, typer.Option("--out", help="Trajectory file (JSONL); resumed.")],
     limit: Annotated[int | None, typer.Option(help="Only the first N sets.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Sets run at once.")] = 1,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="Sets run at once (for API teachers; 429 / 5xx are retried with backoff, "
+            "KEDREC_AGENT_API_MAX_RETRIES); one writer appends the records."
+        ),
+    ] = 1,
     model: ModelOption = None,
     literature_source: SourceOption = None,
+    mode: ModeOption = None,
+    rationalize: Annotated[
+        bool | None,
+        typer.Option(
+            "--rationalize/--no-rationalize",
+            help="Tell the teacher the relevant drug and record its rationale (gold-label "
+            "rationales; never counted as teacher accuracy).",
+        ),
+    ] = None,
     evidence: Annotated[
         bool, typer.Option(help="Build and store each set's evidence bundle.")
     ] = True,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="On resume, run again the sets whose last record failed (the new record is "
+            "appended; the failed one stays in the file as history, the last one counts).",
+        ),
+    ] = False,
 ) -> None:
     """Run the teacher on task sets and append one trajectory per set (resumable)."""
-    from agent.collect import collect
+    from agent.collect import collect, summary_table
 
     report = collect(
         sets,
         out,
-        context=_context(model, literature_source),
+        context=_context(model, literature_source, mode=mode, rationalize=rationalize),
         limit=limit,
         concurrency=concurrency,
         with_evidence=evidence,
+        retry_failed=retry_failed,
     )
     if report.repaired_bytes:
         console.print(
@@ -71,11 +106,13 @@ def collect_command(
         )
     for set_id, reason in report.failures[:10]:
         console.print(f"  [red]failed[/red] {set_id}: {reason}", soft_wrap=True)
+    retried = f", {report.retried} of them retried" if report.retried else ""
     console.print(
-        f"{report.total} sets: {report.already_done} already done, {report.attempted} run "
-        f"({report.ok} ok, {report.failed} failed, {report.correct} correct) in "
+        f"{report.total} sets: {report.already_done} already done, {report.attempted} run"
+        f"{retried} ({report.ok} ok, {report.failed} failed, {report.correct} correct) in "
         f"{report.seconds:.1f}s -> {out}"
     )
+    console.print(summary_table(report.summary))
     print(json.dumps(report.as_dict()))
 
 
@@ -163,14 +200,15 @@ def recommend_command(
     ],
     model: ModelOption = None,
     literature_source: SourceOption = None,
+    mode: ModeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print the run as JSON.")] = False,
 ) -> None:
     """Ask the teacher which of two drugs fits a disease, with rationale and citations."""
     from agent.defaults import close_default_tools, default_graph_tools
-    from agent.run import run_teacher
+    from agent.run import run_set
     from agent.trajectory import build_record, record_line
 
-    context = _context(model, literature_source)
+    context = _context(model, literature_source, mode=mode)
     try:
         graph_tools = default_graph_tools()
         task_set = resolve_task(graph_tools, disease, list(candidates))
@@ -179,7 +217,7 @@ def recommend_command(
             + " vs ".join(f"{c.name} ({c.id})" for c in task_set.candidates)
         )
         with console.status(f"teacher thinking with {context.model}…"):
-            run = run_teacher(task_set, context=context, graph_tools=graph_tools)
+            run = run_set(task_set, context=context, graph_tools=graph_tools)
     finally:
         close_default_tools()
     print_run(task_set, run)

@@ -10,12 +10,18 @@ chat-model factory only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
 from agent.prompts import PROMPT_VERSION
-from kedrec.settings import AgentSettings, field_default, field_description, read_settings
-
-LiteratureSource = Literal["ct", "pmc", "both", "none"]
+from kedrec.settings import (
+    AgentSettings,
+    ChoiceRule,
+    LiteratureSource,
+    TeacherMode,
+    field_default,
+    field_description,
+    read_settings,
+)
 
 
 def _setting(name: str) -> Any:
@@ -37,6 +43,13 @@ class AgentContext:
     max_answer_retries: int = _setting("max_answer_retries")
     literature_source: LiteratureSource = _setting("literature_source")  # noqa: RUF009 (a Field)
     use_live_apis: bool = _setting("use_live_apis")
+    mode: TeacherMode = _setting("mode")  # noqa: RUF009 (a Field)
+    choice_rule: ChoiceRule = _setting("choice_rule")  # noqa: RUF009 (a Field)
+    abstain_margin: float = _setting("abstain_margin")
+    rationalize: bool = _setting("rationalize")
+    price_input_per_mtok: float = _setting("price_input_per_mtok")
+    price_output_per_mtok: float = _setting("price_output_per_mtok")
+    api_max_retries: int = _setting("api_max_retries")
     prompt_version: str = field(
         default=PROMPT_VERSION,
         metadata={

@@ -163,11 +163,77 @@ Reply again with ONLY the JSON object described above.""",
 )
 
 
+PLAN_SYSTEM = """You are a clinical pharmacology expert choosing a drug for a disease. You
+are given the evidence; use only it. Cite only IDs that appear in the evidence, exactly as
+written there."""
+"""The system message of plan mode (the teacher's and the student's)."""
+
+PLAN_PROMPT = Prompt(
+    "plan",
+    """{task}
+
+Evidence from the knowledge graph (DRKG) and the literature. The candidates' own drug–disease
+edges are hidden: a missing direct edge is not evidence against a drug.
+
+{evidence}
+
+Answer these questions:
+{questions}
+{note}
+Reply in exactly this layout, one line per field:
+{layout}""",
+    frozenset({"task", "evidence", "questions", "note", "layout"}),
+)
+"""The one instruction of plan mode: the task, the rendered evidence bundle, the domain
+questions and the answer layout. The student is trained on exactly this text."""
+
+PRIOR_PROMPT = Prompt(
+    "prior",
+    """Candidate drugs:
+{candidates}
+Which candidate is the better treatment?
+
+Reply in exactly this layout, one line per field:
+{layout}""",
+    frozenset({"candidates", "layout"}),
+)
+"""The evidence-free context whose candidate log-likelihoods are each name's prior (the
+mutual-information choice subtracts them, so a familiar drug name does not win by itself)."""
+
+RATIONALIZE_NOTE = Prompt(
+    "rationalize",
+    """
+The relevant drug for this disease is {name} ({id}). Choose it, and explain from the evidence
+why it fits better than the other candidate.
+""",
+    frozenset({"name", "id"}),
+)
+"""The gold-label hint of ``--rationalize`` (STaR's rationalization): never in a student's
+prompt, and such answers never count as teacher accuracy."""
+
+PLAN_REPAIR_PROMPT = Prompt(
+    "plan_repair",
+    """Your answer could not be used: {error}
+Reply again in exactly the layout above; the Choice line must name one candidate.""",
+    frozenset({"error"}),
+)
+
+
 TEMPLATES: dict[str, str] = {
     **{
         prompt.name: prompt.template
-        for prompt in (SYSTEM_PROMPT, TASK_PROMPT, FINAL_ANSWER_PROMPT, REPAIR_PROMPT)
+        for prompt in (
+            SYSTEM_PROMPT,
+            TASK_PROMPT,
+            FINAL_ANSWER_PROMPT,
+            REPAIR_PROMPT,
+            PLAN_PROMPT,
+            PRIOR_PROMPT,
+            RATIONALIZE_NOTE,
+            PLAN_REPAIR_PROMPT,
+        )
     },
+    "plan_system": PLAN_SYSTEM,
     "open_task": OPEN_TASK,
     "step_limit_note": STEP_LIMIT_NOTE,
 }

@@ -14,6 +14,7 @@ from evidence.citations import CitationCheck
 
 __all__ = [
     "INSUFFICIENT",
+    "ChoiceScores",
     "CitationCheck",
     "DomainAnswer",
     "FinalAnswer",
@@ -70,10 +71,28 @@ class TokenUsage(BaseModel):
     output_tokens: int = 0
 
 
+class ChoiceScores(BaseModel):
+    """How a plan-mode choice was made from candidate log-likelihoods (local models)."""
+
+    rule: str = Field(description="sum, mean or mutual_info (AgentSettings.choice_rule).")
+    scores: list[float] = Field(description="Each candidate's score under the rule.")
+    loglik: list[float] = Field(description="Summed log-probability of each candidate's name.")
+    n_tokens: list[int]
+    prior: list[float] | None = Field(None, description="Log-likelihood without evidence.")
+    margin: float = Field(description="Best score minus the other's.")
+    abstain_margin: float
+
+
 class TeacherRun(BaseModel):
     """Everything one teacher run did; a trajectory record is this plus set metadata."""
 
     status: Literal["ok", "failed"]
+    mode: Literal["agent", "plan"] = Field("agent", description="How the teacher answered.")
+    rationalized: bool = Field(
+        False, description="The teacher was told the label (gold-label rationale)."
+    )
+    abstained: bool = Field(False, description="The answer is 'insufficient evidence'.")
+    choice_scores: ChoiceScores | None = None
     failure_reason: str | None = None
     answer: FinalAnswer | None = None
     choice_id: str | None = Field(None, description="The chosen candidate's ID, if any.")
@@ -82,7 +101,7 @@ class TeacherRun(BaseModel):
     citation_check: CitationCheck = Field(default_factory=CitationCheck)
     tokens: TokenUsage = Field(default_factory=TokenUsage)
     model_seconds: float = 0.0
-    tool_seconds: float = 0.0
+    tool_seconds: float = Field(0.0, description="Tool (agent) or evidence-bundle (plan) time.")
     wall_seconds: float = 0.0
     steps: int = 0
     step_limit_reached: bool = Field(

@@ -26,6 +26,7 @@ from agent.context import AgentContext
 from agent.prompts import render_system, render_task
 from agent.records import INSUFFICIENT, CitationCheck, TeacherRun, TokenUsage, ToolCallRecord
 from agent.state import AgentTask
+from evidence.bundle import EvidenceBundle
 from evidence.masking import masked_tools
 from graph_store.tools import GraphTools
 from tasks.task_sets import TaskSet
@@ -139,3 +140,23 @@ def _record(
         steps=int(values.get("steps") or 0),
         step_limit_reached=bool(values.get("step_limit_reached")),
     )
+
+
+def run_set(
+    task_set: TaskSet,
+    *,
+    context: AgentContext,
+    graph_tools: GraphTools,
+    model: BaseChatModel | None = None,
+    bundle: EvidenceBundle | None = None,
+) -> TeacherRun:
+    """Answer one task set in the context's mode: ``plan`` (one instruction over the fixed
+    evidence bundle) or ``agent`` (the ReAct loop over the tools).
+    """
+    if context.mode == "plan":
+        from agent.plan import run_plan
+
+        return run_plan(
+            task_set, context=context, graph_tools=graph_tools, model=model, bundle=bundle
+        )
+    return run_teacher(task_set, context=context, graph_tools=graph_tools, model=model)

@@ -22,7 +22,7 @@ from evidence.limits import EvidenceLimits, default_limits
 from evidence.observation import Edge, Observation
 from graph_store.tools import GraphTools
 from kedrec.errors import KedrecError
-from literature.documents import LiteratureSource
+from kedrec.settings import LiteratureSource
 
 
 def _guard(function: Callable[..., Any]) -> Callable[..., Any]:

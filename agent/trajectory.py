@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.context import AgentContext
-from agent.records import CitationCheck, TeacherRun
+from agent.records import CitationCheck, TeacherRun, TokenUsage
 from evidence.bundle import EvidenceBundle
 from tasks.task_sets import NamedEntity, TaskSet
 
@@ -50,7 +50,11 @@ class TrajectoryRecord(TeacherRun):
     candidates: list[NamedEntity]
     label: int
     label_known: bool = Field(True, description="False for ad-hoc sets (label 0 is a filler).")
-    correct: bool | None = Field(None, description="choice_id is the labelled candidate.")
+    correct: bool | None = Field(
+        None,
+        description="choice_id is the labelled candidate; None when the label is unknown, the "
+        "run failed or abstained, or the teacher was told the label (rationalized).",
+    )
     task_set: dict[str, Any]
     hidden_pairs: list[tuple[str, str]]
     model: str
@@ -66,9 +70,24 @@ class TrajectoryRecord(TeacherRun):
         description="The answer's citations held to the rendered bundle (what a student "
         "trained on this record sees); citation_check holds them to the run's tool calls.",
     )
+    cost_usd: float | None = Field(
+        None,
+        description="What the run's tokens cost at the context's price_input_per_mtok / "
+        "price_output_per_mtok (USD); None when a price is unknown (0).",
+    )
     started_at: str | None = None
     finished_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def token_cost(
+    tokens: TokenUsage, price_input_per_mtok: float, price_output_per_mtok: float
+) -> float | None:
+    """USD for ``tokens`` at per-million-token prices; None when either price is unknown (0)."""
+    if price_input_per_mtok <= 0 or price_output_per_mtok <= 0:
+        return None
+    cost = tokens.input_tokens * price_input_per_mtok + tokens.output_tokens * price_output_per_mtok
+    return round(cost / 1_000_000, 8)
 
 
 def graph_version(driver: Any, database: str) -> dict[str, Any] | None:
@@ -113,7 +132,8 @@ def build_record(
         from evidence.bundle import bundle_evidence
 
         _, bundle_check = check_answer(run.answer, bundle_evidence(evidence, evidence_chars))
-    correct = run.choice_id == task_set.answer.id if label_known and run.status == "ok" else None
+    scored = label_known and run.status == "ok" and not run.rationalized and not run.abstained
+    correct = run.choice_id == task_set.answer.id if scored else None
     return TrajectoryRecord(
         **run.model_dump(),
         set_id=task_set.set_id,
@@ -134,6 +154,9 @@ def build_record(
         evidence_text=evidence_text,
         evidence_error=evidence_error,
         bundle_citation_check=bundle_check,
+        cost_usd=token_cost(
+            run.tokens, context.price_input_per_mtok, context.price_output_per_mtok
+        ),
         started_at=started_at,
         finished_at=finished_at,
         metadata=dict(metadata or {}),

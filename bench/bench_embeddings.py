@@ -115,9 +115,9 @@ def synthetic_worker(
     """Prepare the DRKG-scale graph, time steps of both optimizers, one eval, maybe one epoch."""
     import torch
 
+    from graph_store.masking import HiddenPairs
     from kge.data import prepare_triples
     from kge.train import build_model, evaluate, fit, make_optimizer, torch_session
-    from graph_store.masking import HiddenPairs
 
     out: dict[str, Any] = {"triples_file": str(triples), "dim": dim, "batch_size": batch_size}
     out["rss_after_torch_import_mib"] = current_rss_mib()

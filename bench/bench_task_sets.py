@@ -23,6 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import machine_info
 
+from graph_store.load_plan import resolve_inputs
+from graph_store.names import load_name_index
+from kedrec.settings import get_settings
+from kge.pipeline import KGEConfig, train_embeddings
 from tasks.relevance import CompoundDiseaseEdges
 from tasks.sampling import (
     SamplingConfig,
@@ -32,10 +36,6 @@ from tasks.sampling import (
     sample_task_sets,
     split_diseases,
 )
-from kge.pipeline import KGEConfig, train_embeddings
-from graph_store.load_plan import resolve_inputs
-from graph_store.names import load_name_index
-from kedrec.settings import get_settings
 
 
 def main() -> int:

@@ -34,10 +34,10 @@ def baseline(
     adversarial by construction (c_irr comes from that model's own top-K). ``--model`` or
     ``--seed`` trains independent embeddings with the same held-out pairs instead.
     """
-    from tasks.build import HELD_OUT_FILE, read_pairs
     from eval.gnn_baseline import evaluate_gnn
-    from tasks.task_sets import read_task_sets
     from kge.pipeline import KGEConfig, TrainedEmbeddings, embeddings_dir, train_embeddings
+    from tasks.build import HELD_OUT_FILE, read_pairs
+    from tasks.task_sets import read_task_sets
 
     folder = sets_dir or default_sets_dir()
     manifest = json.loads((folder / "manifest.json").read_text())

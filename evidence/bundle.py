@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,7 +29,7 @@ from evidence.masking import masked_tools
 from evidence.observation import EvidenceLine, Observation
 from evidence.steps import EVIDENCE_STEPS
 from graph_store.tools import GraphTools
-from literature.documents import LiteratureSource
+from kedrec.settings import LiteratureSource
 from tasks.task_sets import TaskSet
 
 
@@ -149,7 +150,7 @@ def build_evidence_bundle(
         "disease_profile",
         {"disease": disease},
         None,
-        lambda: steps.disease_profile(tools, disease, limits),
+        partial(steps.disease_profile, tools, disease, limits),
     )
     for position, candidate in enumerate(task_set.candidates):
         drug = candidate.id
@@ -159,21 +160,21 @@ def build_evidence_bundle(
             "drug_profile",
             {"drug": drug},
             position,
-            lambda drug=drug: steps.drug_profile(tools, drug, limits),
+            partial(steps.drug_profile, tools, drug, limits),
         )
         _run(
             done,
             "direct_edges",
             pair,
             position,
-            lambda drug=drug: steps.direct_edges(tools, drug, disease, limits),
+            partial(steps.direct_edges, tools, drug, disease, limits),
         )
         _run(
             done,
             "mechanism_paths",
             pair,
             position,
-            lambda drug=drug: steps.mechanism_paths(tools, drug, disease, limits),
+            partial(steps.mechanism_paths, tools, drug, disease, limits),
         )
         arguments = {"disease": disease, "drug": drug, "source": literature_source}
         if literature_source == "none":
@@ -193,8 +194,14 @@ def build_evidence_bundle(
             "search_literature",
             arguments,
             position,
-            lambda drug=drug: steps.search_literature(
-                tools, disease, drug, literature_source, limits, index=literature_index
+            partial(
+                steps.search_literature,
+                tools,
+                disease,
+                drug,
+                literature_source,
+                limits,
+                index=literature_index,
             ),
         )
     return EvidenceBundle(
@@ -227,7 +234,8 @@ def _fit(lines: list[EvidenceLine], budget: int) -> list[EvidenceLine]:
 
 def _shares(needs: list[int], total: int) -> list[int]:
     """Split ``total`` between sections: small ones get what they need, the rest share
-    what is left equally (water-filling; deterministic)."""
+    what is left equally (water-filling; deterministic).
+    """
     shares = [0] * len(needs)
     left = total
     pending = sorted(range(len(needs)), key=lambda i: (needs[i], i))

@@ -25,7 +25,7 @@ from evidence.render import (
     mechanism_lines,
 )
 from graph_store.tools import GraphTools
-from literature.documents import LiteratureSource
+from kedrec.settings import LiteratureSource
 
 EVIDENCE_STEPS: tuple[tuple[str, str], ...] = (
     ("disease_profile", "disease"),

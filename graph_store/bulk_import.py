@@ -86,11 +86,11 @@ def write_import_csvs(
         def sink(triple: Triple, rel_type: str) -> None:
             relation = triple.relation
             row = [triple.head, triple.tail, rel_type, relation.full, relation.source]
-            props = details.properties(triple) if details else None
-            if props:
-                row.append(props["known_action"])
-                for key in ("uniprot", "actions", "pmids"):
-                    row.append(ARRAY_DELIMITER.join(props.get(key, ())))  # type: ignore[arg-type]
+            found = details.lookup(triple) if details else None
+            if found is not None:
+                row.append(found.known_action)
+                for values in (found.uniprot, found.actions, found.pmids):
+                    row.append(ARRAY_DELIMITER.join(values))
             else:
                 row.extend(("", "", "", ""))
             write(row)

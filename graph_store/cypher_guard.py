@@ -46,9 +46,6 @@ ALLOWED_PROCEDURES = (
 )
 """Procedures free-form Cypher may call (lower case). Everything else is refused."""
 
-_MASKED_REFUSED_PROCEDURES = ("db.schema.", "apoc.meta.")
-"""Schema procedures still allowed with hidden pairs (they return no edges)."""
-
 _STRING_OR_COMMENT = re.compile(
     r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
 )

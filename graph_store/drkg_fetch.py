@@ -126,8 +126,10 @@ def extract_drkg(archive: Path, dest_dir: Path) -> dict[str, int]:
             for member in members:
                 _check_member(member, archive)
             # The "data" filter (Python >= 3.11.4) re-checks paths and drops unsafe modes.
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(tmp, members=members, **safe)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, members=members, filter="data")
+            else:
+                tar.extractall(tmp, members=members)
         root = _find_root(tmp, archive)
         _check_layout(root, archive)
         files = _list_files(root)

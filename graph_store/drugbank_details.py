@@ -60,12 +60,16 @@ class TargetDetailIndex:
     def __len__(self) -> int:
         return len(self._details)
 
-    def properties(self, triple: Triple) -> dict[str, object] | None:
-        """Extra edge properties for ``triple``, or None when DrugBank has none."""
+    def lookup(self, triple: Triple) -> TargetDetails | None:
+        """DrugBank's details of ``triple``, or None when DrugBank has none."""
         category = CATEGORY_BY_RELATION.get(triple.relation.full)
         if category is None:
             return None
-        found = self._details.get((triple.head, triple.tail, category))
+        return self._details.get((triple.head, triple.tail, category))
+
+    def properties(self, triple: Triple) -> dict[str, object] | None:
+        """Extra edge properties for ``triple``, or None when DrugBank has none."""
+        found = self.lookup(triple)
         return found.properties() if found else None
 
 

@@ -174,21 +174,24 @@ class GraphTools:
 
     def drug_profile(self, drug: str, limit: int = 25) -> DrugProfile:
         """Describe a drug: target/enzyme/carrier/transporter genes, classes, side effects,
-        and known indications (hidden pairs excluded). Call first to learn a candidate drug."""
+        and known indications (hidden pairs excluded). Call first to learn a candidate drug.
+        """
         entity = self._entity(drug, "Compound")
         rows = self._read(queries.DRUG_PROFILE, drug=entity.id, limit=limit)
         return DrugProfile.model_validate(rows[0])
 
     def disease_profile(self, disease: str, limit: int = 25) -> DiseaseProfile:
         """Describe a disease: associated genes with edge provenance, symptoms, related
-        diseases and anatomy. Call first to learn the disease of a task."""
+        diseases and anatomy. Call first to learn the disease of a task.
+        """
         entity = self._entity(disease, "Disease")
         rows = self._read(queries.DISEASE_PROFILE, disease=entity.id, limit=limit)
         return DiseaseProfile.model_validate(rows[0])
 
     def direct_edges(self, drug: str, disease: str) -> list[DirectEdge]:
         """Direct drug–disease edges (treats, palliates, text-mined themes) with their sources.
-        Empty when there is none, or when the pair is hidden for evaluation."""
+        Empty when there is none, or when the pair is hidden for evaluation.
+        """
         drug_id = self._entity(drug, "Compound").id
         disease_id = self._entity(disease, "Disease").id
         rows = self._read(queries.DIRECT_EDGES, drug=drug_id, disease=disease_id)
@@ -196,7 +199,8 @@ class GraphTools:
 
     def mechanism_paths(self, drug: str, disease: str, limit: int = 15) -> MechanismPaths:
         """Mechanisms linking a drug to a disease: genes the drug acts on that the disease
-        involves (drug→gene←disease), then drug→gene–gene–disease paths; ranked, bounded."""
+        involves (drug→gene←disease), then drug→gene–gene–disease paths; ranked, bounded.
+        """
         drug_id = self._entity(drug, "Compound").id
         disease_id = self._entity(disease, "Disease").id
         shared = self._read(queries.SHARED_GENES, drug=drug_id, disease=disease_id, limit=limit)
@@ -216,7 +220,8 @@ class GraphTools:
 
     def candidate_drugs(self, disease: str, limit: int = 20) -> list[DrugCandidate]:
         """Drugs with a direct treats/palliates edge to a disease, ranked by relevance
-        (curated DrugBank/Hetionet above text-mined GNBR); hidden pairs excluded."""
+        (curated DrugBank/Hetionet above text-mined GNBR); hidden pairs excluded.
+        """
         disease_id = self._entity(disease, "Disease").id
         rows = self._read(
             queries.CANDIDATE_DRUGS,
@@ -236,7 +241,8 @@ class GraphTools:
 
     def run_cypher(self, query: str, params: Mapping[str, Any] | None = None) -> CypherResult:
         """Run one read-only Cypher query (checked before it runs, timed out, row-capped).
-        Returns rows, or an error text that says how to fix the query."""
+        Returns rows, or an error text that says how to fix the query.
+        """
         return run_read_only(
             self.driver,
             self.database,

@@ -44,7 +44,7 @@ class DownloadResult:
     """True when ``dest`` already existed and matched, so nothing was transferred."""
 
 
-class _Retry(Exception):
+class _Retry(DownloadError):
     """Internal: this attempt failed in a way worth retrying (after ``delay`` seconds)."""
 
     def __init__(self, reason: str, delay: float | None = None) -> None:

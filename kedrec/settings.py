@@ -164,7 +164,8 @@ class LiteratureSettings(BaseSettings):
 
 class EvidenceSettings(BaseSettings):
     """How much each evidence step shows: one set of limits for the teacher's tools and the
-    bundle the student reads (changing one changes the bundle version)."""
+    bundle the student reads (changing one changes the bundle version).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="KEDREC_EVIDENCE_", env_file=".env", extra="ignore"
@@ -238,9 +239,20 @@ class TasksSettings(BaseSettings):
     test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of diseases in test.")
 
 
+LiteratureSource = Literal["ct", "pmc", "both", "none"]
+"""Which literature evidence may use: trials, articles, both, or none (the ablations)."""
+
+TeacherMode = Literal["plan", "agent"]
+"""How the teacher answers: one instruction over the fixed bundle, or the ReAct tool loop."""
+
+ChoiceRule = Literal["sum", "mean", "mutual_info"]
+"""How candidate log-likelihoods are compared (see AgentSettings.choice_rule)."""
+
+
 class AgentSettings(BaseSettings):
     """Defaults of one teacher run: :class:`agent.context.AgentContext` has these fields (and
-    ``prompt_version``, computed from the prompt templates, not configured)."""
+    ``prompt_version``, computed from the prompt templates, not configured).
+    """
 
     model_config = SettingsConfigDict(env_prefix="KEDREC_AGENT_", env_file=".env", extra="ignore")
 
@@ -258,11 +270,51 @@ class AgentSettings(BaseSettings):
     max_answer_retries: int = Field(
         2, ge=0, description="Repairs of a malformed final answer before it is a failure."
     )
-    literature_source: Literal["ct", "pmc", "both", "none"] = Field(
+    literature_source: LiteratureSource = Field(
         "both", description="Literature the tools may search: ct, pmc, both or none."
+    )
+    mode: TeacherMode = Field(
+        "plan",
+        description="'plan': the fixed evidence bundle in one instruction, one answer (the "
+        "paper's teacher, and what the student runs); 'agent': the ReAct loop over the tools.",
+    )
+    choice_rule: ChoiceRule = Field(
+        "mutual_info",
+        description="How a local model's candidate log-likelihoods pick the choice in plan "
+        "mode: 'sum', 'mean' (per token) or 'mutual_info' (mean minus the drug-name prior "
+        "without evidence, lm-evaluation-harness acc_mutual_info).",
+    )
+    abstain_margin: float = Field(
+        0.0,
+        ge=0,
+        description="Plan mode abstains ('insufficient evidence') when the best candidate "
+        "beats the other by less than this (in the choice rule's units).",
+    )
+    rationalize: bool = Field(
+        False,
+        description="Gold-label rationales: the teacher is told the relevant candidate and "
+        "explains it (such records never count as teacher accuracy).",
     )
     use_live_apis: bool = Field(
         False, description="Let pubmed_search / clinical_trials_search call the web."
+    )
+    price_input_per_mtok: float = Field(
+        0.0,
+        ge=0,
+        description="USD per million input tokens of the teacher model, for the cost of each "
+        "trajectory record (0: unknown, no cost recorded).",
+    )
+    price_output_per_mtok: float = Field(
+        0.0,
+        ge=0,
+        description="USD per million output tokens of the teacher model (0: unknown, no cost "
+        "recorded).",
+    )
+    api_max_retries: int = Field(
+        6,
+        ge=0,
+        description="Retries of an OpenAI-compatible request on 429, 5xx, timeouts and "
+        "connection errors, with the client's exponential backoff (and Retry-After).",
     )
 
 

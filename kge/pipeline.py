@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph_store.drkg_format import fingerprint
+from graph_store.masking import HiddenPairs
 from kge.config import KGE_FORMAT, MODEL_NAMES, KGEConfig, embeddings_version
 from kge.data import KGTriples, as_hidden_pairs, prepare_triples, read_pair_file
 from kge.embeddings import TrainedEmbeddings, is_finished, save_embeddings
@@ -42,7 +43,6 @@ from kge.errors import (
     TrainingLockedError,
     UnknownEmbeddingIdError,
 )
-from graph_store.masking import HiddenPairs
 
 if TYPE_CHECKING:
     from kge.train import EpochHook, FitResult

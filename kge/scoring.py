@@ -52,7 +52,7 @@ class Scorer:
 
     @property
     def p_norm(self) -> float:
-        """transe's norm."""
+        """The p of TransE's L_p distance (only transe's score uses it)."""
         return float(self.params.get("p_norm", 1.0))
 
     def triples(self, heads: np.ndarray, rels: np.ndarray, tails: np.ndarray) -> np.ndarray:

@@ -12,10 +12,6 @@ from pydantic import BaseModel, Field
 Source = Literal["CT", "PMC"]
 """ClinicalTrials.gov records ("CT") or PubMed / PubMed Central articles ("PMC")."""
 
-LiteratureSource = Literal["ct", "pmc", "both", "none"]
-"""Which literature an evidence step may use: trials, articles, both, or none (ablations)."""
-"""Which sources retrieval may use; "none" turns literature off (an evaluation ablation)."""
-
 COVERAGE_ID_PREFIXES: dict[str, str] = {
     "ei": "PMC:",
     "ctgov": "NCT:",

@@ -130,7 +130,7 @@ class Embedder:
         own = self._model.max_seq_length
         self.max_seq_length = min(max_seq_length, int(own)) if own else max_seq_length
         self._model.max_seq_length = self.max_seq_length
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension())
         self._lock = threading.Lock()
 
     def token_count(self, text: str) -> int:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kedrec.settings import LiteratureSource
 from literature.corpus import CorpusItem, CorruptFile, iter_corpus
-from literature.documents import Document, LiteratureSource, chunk_document
+from literature.documents import Document, chunk_document
 from literature.errors import IndexMissingError, LiteratureError
 
 logger = logging.getLogger(__name__)

@@ -200,8 +200,8 @@ def parse_jats(data: bytes, collection: str = "pmc_oa") -> Document:
         if sections:
             for sec in sections:
                 heading = _itertext(sec.find("title"))
-                body = " ".join(_itertext(p) for p in sec.iter("p"))
-                abstract_parts.append(f"{heading}: {body}" if heading else body)
+                sec_text = " ".join(_itertext(p) for p in sec.iter("p"))
+                abstract_parts.append(f"{heading}: {sec_text}" if heading else sec_text)
         else:
             abstract_parts.append(_itertext(abstract))
         break

@@ -17,7 +17,7 @@ from typing import Any, get_args
 import numpy as np
 from pydantic import BaseModel, Field
 
-from literature.documents import LiteratureSource
+from kedrec.settings import LiteratureSource
 from literature.errors import LiteratureError
 from literature.index import LiteratureIndex
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from literature.documents import Document, LiteratureSource
+from kedrec.settings import LiteratureSource
+from literature.documents import Document
 from literature.errors import ClientError, LiteratureError
 from literature.retrieval import Passage, RetrievalResult, search_text
 

@@ -141,14 +141,20 @@ def _openai_model(name: str, spec: ChatModelSpec) -> BaseChatModel:
                 "OpenAI-compatible server, which may run without a key)"
             )
         key = LOCAL_PLACEHOLDER_KEY
+    # 429 / 5xx / timeouts: the openai client retries with exponential backoff and jitter
+    # (honouring Retry-After); an AgentContext carries api_max_retries, other specs the setting
+    max_retries = getattr(spec, "api_max_retries", None)
+    if max_retries is None:
+        max_retries = get_settings().agent.api_max_retries
     logger.info("chat model openai:%s at %s", name, base_url or "the OpenAI API")
     return ChatOpenAI(
         model=name,
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         base_url=base_url,
-        api_key=key,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+        api_key=key,  # pydantic turns it into a SecretStr
         stream_usage=True,
+        max_retries=int(max_retries),
     )
 
 

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -49,7 +49,7 @@ from kedrec.errors import KedrecError
 from llm.tool_call_parsing import TOOL_CALL_OPEN, format_tool_call, parse_tool_calls
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import BatchEncoding, PreTrainedConfig, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,8 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> None:
     )
     # The GGUF loader marks the model as quantized although it is already dequantized;
     # save_pretrained refuses such models, so drop the marker.
-    model.hf_quantizer = None
+    # torch types Module.__setattr__ for tensors and submodules only; any value is accepted.
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,11 +201,28 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> None:
 # --- loading ---------------------------------------------------------------------------------
 
 
+class CausalLM(Protocol):
+    """What generation needs of a loaded model: ``AutoModelForCausalLM``'s ``generate``.
+
+    ``PreTrainedModel`` alone has no ``generate`` (that is ``GenerationMixin``), so the
+    backend names the part it uses.
+    """
+
+    @property
+    def config(self) -> PreTrainedConfig:
+        """The model config: its context window bounds ``max_new_tokens``."""
+        ...
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Continue the prompt (``GenerationMixin.generate``): token IDs, prompt included."""
+        ...
+
+
 @dataclass
 class LocalBackend:
     """A loaded model and tokenizer, shared by every chat model on the same folder."""
 
-    model: PreTrainedModel
+    model: CausalLM
     tokenizer: PreTrainedTokenizerBase
     tool_role: bool
     """Whether the chat template knows a ``tool`` role (else results go in user turns)."""
@@ -431,7 +449,9 @@ class LocalChatModel(BaseChatModel):
             options = self._generate_kwargs(stop, prompt["input_ids"].shape[1])
             output_ids = backend.model.generate(**prompt, **options)
         new_ids = output_ids[0, prompt["input_ids"].shape[1] :]
-        text = _cut_at_stop(backend.tokenizer.decode(new_ids, skip_special_tokens=True), stop)
+        # One sequence decodes to one str; the stub's union also covers batch input.
+        decoded = cast(str, backend.tokenizer.decode(new_ids, skip_special_tokens=True))
+        text = _cut_at_stop(decoded, stop)
         parsed = parse_tool_calls(text, tool_names) if tool_names else None
         usage = _usage(prompt["input_ids"].shape[1], int(new_ids.shape[0]))
         finish = self._finish_reason(new_ids, bool(parsed and parsed.tool_calls))
@@ -531,8 +551,13 @@ class LocalChatModel(BaseChatModel):
         backend = self.backend
         turns = to_chat_turns(messages, render_tool_prompt(tools, tool_choice), backend.tool_role)
         logger.debug("local model prompt: %s", turns)
-        prompt = backend.tokenizer.apply_chat_template(
-            turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        # With return_dict=True the template returns a BatchEncoding; the stub's union covers
+        # every combination of flags.
+        prompt = cast(
+            "BatchEncoding",
+            backend.tokenizer.apply_chat_template(
+                turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ),
         )
         names = [tool.get("function", tool)["name"] for tool in tools]
         return dict(prompt), names

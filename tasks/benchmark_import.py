@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.disease_groups import DiseaseGroups
-from tasks.task_sets import NamedEntity, Split, TaskSet
 from graph_store.names import NameIndex
 from kedrec.errors import DataFormatError
+from tasks.disease_groups import DiseaseGroups
+from tasks.task_sets import NamedEntity, Split, TaskSet
 
 TSV_COLUMNS = (
     "disease_id",

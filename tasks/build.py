@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from graph_store.drkg_format import ParseReport, fingerprint
+from graph_store.names import NameIndex
+from kedrec.provenance import run_metadata
 from tasks.disease_groups import DiseaseGroups
 from tasks.relevance import CompoundDiseaseEdges
 from tasks.sampling import (
@@ -33,9 +36,6 @@ from tasks.sampling import (
     split_diseases,
 )
 from tasks.task_sets import TaskSet, write_task_sets
-from graph_store.drkg_format import ParseReport, fingerprint
-from graph_store.names import NameIndex
-from kedrec.provenance import run_metadata
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,10 @@ from rich.table import Table
 from kedrec.console import console
 from kedrec.errors import LeakageError
 from kedrec.settings import cli_default, get_settings
+
+if TYPE_CHECKING:
+    from tasks.benchmark_import import ImportReport
+    from tasks.task_sets import TaskSet
 
 sets_app = typer.Typer(no_args_is_help=True)
 
@@ -38,7 +42,7 @@ def _inputs(files: list[Path] | None) -> list[Path]:
     return resolve_inputs(files or [], get_settings().kg_slice_dir)
 
 
-def _pharmacotherapydb_sets(files: list[Path], seed: int):  # type: ignore[no-untyped-def]
+def _pharmacotherapydb_sets(files: list[Path], seed: int) -> tuple[list[TaskSet], ImportReport]:
     from graph_store.names import load_name_index
     from tasks.benchmark_import import (
         EntityMapper,
@@ -103,7 +107,7 @@ def build(
 
     settings = get_settings()
     inputs = _inputs(files)
-    benchmark_sets = []
+    benchmark_sets: list[TaskSet] = []
     if benchmark:
         benchmark_sets, report = _pharmacotherapydb_sets(inputs, seed)
         console.print(

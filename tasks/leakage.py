@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from graph_store.masking import COMPOUND_DISEASE_TYPES, HiddenPairs
+from graph_store.tools import GraphTools
 from tasks.disease_groups import DiseaseGroups
 from tasks.relevance import CompoundDiseaseEdges
 from tasks.task_sets import TaskSet
-from graph_store.masking import COMPOUND_DISEASE_TYPES, HiddenPairs
-from graph_store.tools import GraphTools
 
 CYPHER_PROBES = (
     "MATCH (c:Entity {id: $drug})-[r]-(d:Entity {id: $disease}) RETURN type(r) AS t",

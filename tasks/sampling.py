@@ -38,15 +38,25 @@ TREATMENT_RELATIONS = tuple(r for r, w in RELEVANCE_WEIGHTS.items() if w >= 1.0)
 class DrugEmbeddings(Protocol):
     """What sampling needs from trained KGE embeddings (kge.pipeline.TrainedEmbeddings)."""
 
-    version: str
     entity_index: dict[str, int]
     relation_index: dict[str, int]
 
-    def score(self, heads: Sequence[str], relation: str, tails: Sequence[str]) -> np.ndarray: ...
+    @property
+    def version(self) -> str:
+        """The embeddings' version, stamped on every set so a set names what ranked it."""
+        ...
 
-    def score_all_heads(self, relation: str, tail: str) -> np.ndarray: ...
+    def score(self, heads: Sequence[str], relation: str, tails: Sequence[str]) -> np.ndarray:
+        """Link-prediction scores of ``(heads[i], relation, tails[i])``; higher is likelier."""
+        ...
 
-    def cosine_similarity(self, entity: str, others: Sequence[str]) -> np.ndarray: ...
+    def score_all_heads(self, relation: str, tail: str) -> np.ndarray:
+        """Scores of ``(e, relation, tail)`` for every entity row: ranks all drugs at once."""
+        ...
+
+    def cosine_similarity(self, entity: str, others: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of ``entity`` to each of ``others``: picks hard negatives."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ class TaskSampler:
         """C_d: the top-K drugs by score plus every drug with a direct edge to d."""
         scores = self.treatment_scores(disease)
         k = min(self.config.top_k, len(self.drugs))
-        top = np.argpartition(-scores, k - 1)[:k] if k else []
+        top: np.ndarray | list[int] = np.argpartition(-scores, k - 1)[:k] if k else []
         pool = {self.drugs[i] for i in top} | set(self.edges.drugs_of(disease))
         return sorted(pool)
 

@@ -120,7 +120,7 @@ def test_run_records_tools_answer_and_checked_citations(
     profile, _, literature, unknown = run.tool_calls
     assert PRKAB1 in profile.result and PRKAB1_PMID in profile.result
     assert (METFORMIN, "TARGETS", PRKAB1) in profile.edges
-    assert "Status:" in literature.result.splitlines()[-1] and literature.error is None
+    assert "BM25 hits" in literature.result.splitlines()[-1] and literature.error is None
     assert unknown.error and "no Compound matches 'zzqxvw'" in unknown.error
     assert all(r.latency_ms > 0 for r in run.tool_calls)
     assert run.tool_seconds == pytest.approx(sum(r.latency_ms for r in run.tool_calls) / 1000)
@@ -164,7 +164,7 @@ def test_hidden_pair_stays_hidden(graph_tools: GraphTools, task_set: TaskSet) ->
         task_set, context=context(literature_source="none"), graph_tools=graph_tools, model=model
     )
     edges, cypher, visible = run.tool_calls
-    assert edges.result.startswith("No direct edges") and edges.edges == []
+    assert edges.result.startswith("none (no direct edge") and edges.edges == []
     assert cypher.error and "refused" in cypher.error
     assert visible.edges and visible.error is None  # masking hides only the task's pair
     assert run.status == "ok" and run.answer and run.answer.choice == INSUFFICIENT

@@ -18,7 +18,7 @@ import pytest
 
 from kedrec.settings import get_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCALE = 0.01
 ID = re.compile(r"^(?P<type>[A-Z][A-Za-z ]+)::SYN\d{6}$")
 

@@ -191,7 +191,8 @@ def test_sampling_config_defaults_are_the_tasks_settings() -> None:
 
 
 def test_agent_context_mirrors_the_agent_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.context import AgentContext, LiteratureSource
+    from agent.context import AgentContext
+    from kedrec.settings import LiteratureSource
 
     context_fields = {f.name: f for f in dataclasses.fields(AgentContext)}
     computed = {"prompt_version"}  # a hash of the prompt templates, not a setting

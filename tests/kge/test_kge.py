@@ -19,6 +19,10 @@ pytest.importorskip("torch")
 pytest.importorskip("torch_geometric")
 
 from graph_store.drkg_format import iter_triples
+from graph_store.masking import HiddenPairs
+from kedrec.errors import DataFormatError, KedrecError
+from kge.config import MODEL_NAMES, embeddings_version
+from kge.data import prepare_triples
 from kge.pipeline import (
     KGEConfig,
     TrainedEmbeddings,
@@ -27,10 +31,6 @@ from kge.pipeline import (
     read_pair_file,
     train_embeddings,
 )
-from kge.config import MODEL_NAMES, embeddings_version
-from kge.data import prepare_triples
-from graph_store.masking import HiddenPairs
-from kedrec.errors import DataFormatError, KedrecError
 
 TREATS = "DRUGBANK::treats::Compound:Disease"
 CONFIG = KGEConfig(dim=32, epochs=3, batch_size=2048, val_max=500, lr=0.01, num_threads=2)

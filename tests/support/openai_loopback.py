@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +39,10 @@ class ScriptedReply:
     completion_tokens: int = 7
     status: int = 200
     """Any other status returns an OpenAI-style error body with this code."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers, e.g. ``{"retry-after-ms": "10"}`` on a 429."""
+    delay_s: float = 0.0
+    """Seconds the server waits before sending this reply (on top of the server's delay)."""
 
 
 def reply(
@@ -63,9 +68,25 @@ class RecordedRequest:
 class OpenAILoopback:
     """``POST /v1/chat/completions`` (plain and ``stream``) and ``GET /v1/models`` on loopback."""
 
-    def __init__(self, model: str = "loopback-model") -> None:
-        """Prepare a server (not started) that reports ``model`` in ``/v1/models``."""
+    def __init__(
+        self,
+        model: str = "loopback-model",
+        *,
+        responder: Callable[[RecordedRequest], ScriptedReply] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        """Prepare a server (not started) that reports ``model`` in ``/v1/models``.
+
+        Args:
+            model: The model ``/v1/models`` lists.
+            responder: Builds the reply to a request when the script is empty (instead of
+                the 500 "no scripted reply left"); it runs in the request's thread.
+            delay_s: Seconds every chat completion waits before its reply (a server's
+                latency; concurrent requests wait concurrently).
+        """
         self.model = model
+        self.responder = responder
+        self.delay_s = delay_s
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedReply] = deque()
         self._lock = threading.Lock()
@@ -153,11 +174,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, _error("not found", 404))
             return
         scripted = self.loopback._next_reply(request)
+        if scripted is None and self.loopback.responder is not None:
+            scripted = self.loopback.responder(request)
         if scripted is None:
             self._send_json(500, _error("no scripted reply left", 500))
             return
+        delay = self.loopback.delay_s + scripted.delay_s
+        if delay > 0:
+            time.sleep(delay)
         if scripted.status != 200:
-            self._send_json(scripted.status, _error("scripted error", scripted.status))
+            self._send_json(
+                scripted.status, _error("scripted error", scripted.status), scripted.headers
+            )
             return
         model = str(body.get("model", self.loopback.model))
         if body.get("stream"):
@@ -166,11 +194,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(200, _completion(scripted, model))
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from graph_store.load_plan import build_plan
+from kedrec.errors import DataFormatError
 from tasks.benchmark_import import (
     EntityMapper,
     import_benchmark_tsv,
     pharmacotherapydb_rows,
     write_benchmark_tsv,
 )
-from graph_store.load_plan import build_plan
-from kedrec.errors import DataFormatError
 
 
 @pytest.fixture(scope="module")

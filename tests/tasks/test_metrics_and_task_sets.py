@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from eval.metrics import selection_scores
-from tasks.task_sets import NamedEntity, TaskSet, read_task_sets, write_task_sets
 from kedrec.errors import DataFormatError
+from tasks.task_sets import NamedEntity, TaskSet, read_task_sets, write_task_sets
 
 
 def test_selection_scores() -> None:

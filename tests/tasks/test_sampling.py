@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from eval.gnn_baseline import evaluate_gnn
+from graph_store.load_plan import build_plan
+from graph_store.masking import HiddenPairs
+from kge.pipeline import KGEConfig, TrainedEmbeddings
 from tasks.benchmark_import import (
     EntityMapper,
     import_benchmark_tsv,
@@ -15,14 +19,10 @@ from tasks.benchmark_import import (
 )
 from tasks.build import HELD_OUT_FILE, BuildResult, build_task_sets, read_pairs
 from tasks.disease_groups import DiseaseGroups
-from eval.gnn_baseline import evaluate_gnn
 from tasks.leakage import LeakageReport, check_embeddings, check_pair, check_tools
 from tasks.relevance import CompoundDiseaseEdges
 from tasks.sampling import SamplingConfig
 from tasks.task_sets import TaskSet, read_task_sets
-from kge.pipeline import KGEConfig, TrainedEmbeddings
-from graph_store.load_plan import build_plan
-from graph_store.masking import HiddenPairs
 
 SMALL_KGE = KGEConfig(model="distmult", dim=32, epochs=4, patience=2, val_max=300, seed=0)
 
@@ -183,8 +183,8 @@ def test_label_hidden_under_one_id_only_is_caught(
     driver, settings, loaded_graph, edges, names
 ) -> None:  # type: ignore[no-untyped-def]
     """Metformin treats type 2 diabetes as DOID:9352 (Hetionet) and MESH:D003924 (DrugBank)."""
-    from tasks.task_sets import NamedEntity
     from graph_store.tools import GraphTools
+    from tasks.task_sets import NamedEntity
 
     groups = DiseaseGroups(edges.by_disease, names)
     t2d = "Disease::DOID:9352"

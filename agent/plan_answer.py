@@ -1,0 +1,248 @@
+"""One plan-mode answer, made so that it always parses, whatever the model.
+
+The choice can never be invalid:
+
+- **local models** (``local:…``): each candidate's name is scored as the continuation of
+  ``Choice: `` by log-likelihood (:mod:`llm.choice`; rule and abstention margin from the
+  context), then the model writes the rest of the layout after the chosen name (prefill);
+- **OpenAI-compatible servers**: structured output with a JSON schema whose ``choice`` is an
+  enum of the candidates' names (:mod:`llm.structured`); servers without it get the text path;
+- **any other chat model**: the layout as text, parsed by :func:`agent.sections.parse_sections`
+  and re-asked with the error (``context.max_answer_retries`` times) when no candidate is named.
+
+With ``context.rationalize`` the choice is the label, given in the instruction (STaR's
+rationalization): the model only explains it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict
+
+from agent.answer import AnswerFormatError, coerce_answers, coerce_choice, coerce_confidence
+from agent.context import AgentContext
+from agent.prompts import (
+    PLAN_PROMPT,
+    PLAN_REPAIR_PROMPT,
+    PLAN_SYSTEM,
+    PRIOR_PROMPT,
+    QUESTION_IDS,
+    RATIONALIZE_NOTE,
+    render_questions,
+    render_task,
+)
+from agent.records import INSUFFICIENT, ChoiceScores, FinalAnswer, TokenUsage
+from agent.sections import CHOICE_LABEL, layout, parse_sections, render_sections
+from agent.state import AgentTask
+from tasks.task_sets import NamedEntity, TaskSet
+
+CHOICE_PREFIX = f"{CHOICE_LABEL}: "
+"""Where the assistant's answer starts; candidates are scored as its continuation."""
+
+
+class PlanAnswer(BaseModel):
+    """An answer with how it was made (before the citation check)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    answer: FinalAnswer
+    message: AIMessage
+    choice_scores: ChoiceScores | None = None
+    tokens: TokenUsage = TokenUsage()
+    model_seconds: float = 0.0
+
+
+def plan_messages(task_set: TaskSet, evidence_text: str, rationalize: bool) -> list[AnyMessage]:
+    """The plan instruction for a set: system message and one user message.
+
+    Without ``rationalize`` this is byte for byte what the student is trained on and sees.
+    """
+    note = ""
+    if rationalize:
+        answer = task_set.answer
+        note = RATIONALIZE_NOTE.format(name=answer.name, id=answer.id)
+    prompt = PLAN_PROMPT.format(
+        task=render_task(AgentTask.from_task_set(task_set)),
+        evidence=evidence_text,
+        questions=render_questions(),
+        note=note,
+        layout=layout(),
+    )
+    return [SystemMessage(PLAN_SYSTEM), HumanMessage(prompt)]
+
+
+def prior_messages(candidates: Sequence[NamedEntity]) -> list[dict[str, str]]:
+    """The evidence-free context of the mutual-information choice (drug-name priors)."""
+    names = "\n".join(f"{chr(ord('A') + i)}. {c.name}" for i, c in enumerate(candidates))
+    return [
+        {"role": "system", "content": PLAN_SYSTEM},
+        {"role": "user", "content": PRIOR_PROMPT.format(candidates=names, layout=layout())},
+    ]
+
+
+def _turns(messages: Sequence[AnyMessage]) -> list[dict[str, str]]:
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    return [{"role": roles[m.type], "content": str(m.content)} for m in messages]
+
+
+def _usage(message: AIMessage) -> TokenUsage:
+    usage: Mapping[str, Any] = message.usage_metadata or {}
+    return TokenUsage(
+        input_tokens=int(usage.get("input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
+    )
+
+
+def answer_plan(
+    model: BaseChatModel,
+    messages: list[AnyMessage],
+    task_set: TaskSet,
+    context: AgentContext,
+) -> PlanAnswer:
+    """Answer the instruction with the path that fits ``model`` (see the module docstring).
+
+    Raises:
+        AnswerFormatError: The text path named no candidate after every retry.
+    """
+    from llm.local_model import LocalChatModel
+
+    started = time.perf_counter()
+    if isinstance(model, LocalChatModel):
+        result = _local_answer(model, messages, task_set, context)
+    elif _is_openai(model):
+        result = _structured_answer(model, messages, task_set, context)
+    else:
+        result = _text_answer(model, messages, task_set, context)
+    return result.model_copy(update={"model_seconds": time.perf_counter() - started})
+
+
+def _is_openai(model: BaseChatModel) -> bool:
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:  # the agent extra is not installed
+        return False
+    return isinstance(model, ChatOpenAI)
+
+
+def _with_choice(text: str, task_set: TaskSet, choice: str, confidence: float) -> FinalAnswer:
+    parsed = parse_sections(text, task_set.candidates, choice=choice)
+    return parsed.model_copy(update={"confidence": confidence})
+
+
+def _local_answer(
+    model: Any, messages: list[AnyMessage], task_set: TaskSet, context: AgentContext
+) -> PlanAnswer:
+    """Choice by candidate log-likelihood (or the label), then the layout after it."""
+    from llm.choice import score_options
+    from llm.prefill import continue_assistant
+
+    scores: ChoiceScores | None = None
+    if context.rationalize:
+        chosen, confidence = task_set.answer.id, 1.0
+    else:
+        names = [c.name for c in task_set.candidates]
+        scored = score_options(
+            model.backend,
+            _turns(messages),
+            CHOICE_PREFIX,
+            names,
+            prior_messages=(
+                prior_messages(task_set.candidates)
+                if context.choice_rule == "mutual_info"
+                else None
+            ),
+        )
+        best = scored.best(context.choice_rule)
+        scores = ChoiceScores(
+            rule=context.choice_rule,
+            scores=list(best.scores),
+            loglik=[o.loglik for o in scored.options],
+            n_tokens=[o.n_tokens for o in scored.options],
+            prior=[float(o.prior) for o in scored.options if o.prior is not None] or None,
+            margin=best.margin,
+            abstain_margin=context.abstain_margin,
+        )
+        confidence = best.confidence
+        abstain = best.margin < context.abstain_margin
+        chosen = INSUFFICIENT if abstain else task_set.candidates[best.index].id
+    name = next((c.name for c in task_set.candidates if c.id == chosen), INSUFFICIENT)
+    prefill = f"{CHOICE_PREFIX}{name}\n"
+    rest, prompt_tokens, new_tokens = continue_assistant(
+        model.backend,
+        _turns(messages),
+        prefill,
+        max_new_tokens=context.max_tokens,
+        temperature=context.temperature,
+    )
+    text = prefill + rest
+    tokens = TokenUsage(input_tokens=prompt_tokens, output_tokens=new_tokens)
+    return PlanAnswer(
+        answer=_with_choice(text, task_set, chosen, confidence),
+        message=AIMessage(content=text),
+        choice_scores=scores,
+        tokens=tokens,
+    )
+
+
+def _structured_answer(
+    model: BaseChatModel, messages: list[AnyMessage], task_set: TaskSet, context: AgentContext
+) -> PlanAnswer:
+    """JSON-schema structured output (choice: an enum of the names); text path if refused."""
+    from llm.structured import StructuredOutputUnsupported, choice_schema, structured_answer
+
+    names = [c.name for c in task_set.candidates]
+    if context.rationalize:
+        names = [task_set.answer.name]
+    schema = choice_schema(names, list(QUESTION_IDS))
+    try:
+        data, usage = structured_answer(model, messages, schema)
+    except StructuredOutputUnsupported:
+        return _text_answer(model, messages, task_set, context)
+    choice = coerce_choice(data.get("choice", ""), task_set.candidates)
+    if context.rationalize:
+        choice = task_set.answer.id
+    answer = FinalAnswer(
+        choice=choice,
+        confidence=coerce_confidence(data.get("confidence", 0.5)),
+        answers=coerce_answers(data.get("answers", {})),
+        rationale=str(data.get("rationale", "")),
+        citations=[str(c) for c in data.get("citations", [])],
+    )
+    tokens = TokenUsage(
+        input_tokens=int(usage.get("input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
+    )
+    text = render_sections(answer, task_set.candidates)
+    return PlanAnswer(answer=answer, message=AIMessage(text), tokens=tokens)
+
+
+def _text_answer(
+    model: BaseChatModel, messages: list[AnyMessage], task_set: TaskSet, context: AgentContext
+) -> PlanAnswer:
+    """The layout as text; re-asked with the error while no candidate is named."""
+    conversation = list(messages)
+    tokens = TokenUsage()
+    error: AnswerFormatError | None = None
+    for _ in range(1 + context.max_answer_retries):
+        reply = model.invoke(conversation)
+        usage = _usage(reply)
+        tokens.input_tokens += usage.input_tokens
+        tokens.output_tokens += usage.output_tokens
+        text = str(reply.content)
+        try:
+            answer = parse_sections(text, task_set.candidates)
+        except AnswerFormatError as failure:
+            error = failure
+            conversation += [reply, HumanMessage(PLAN_REPAIR_PROMPT.format(error=failure))]
+            continue
+        if context.rationalize:
+            answer = answer.model_copy(update={"choice": task_set.answer.id})
+        return PlanAnswer(answer=answer, message=AIMessage(text), tokens=tokens)
+    raise AnswerFormatError(
+        f"malformed answer after {1 + context.max_answer_retries} attempts: {error}"
+    )
