@@ -37,7 +37,14 @@ from agent.prompts import (
     render_task,
 )
 from agent.records import INSUFFICIENT, ChoiceScores, FinalAnswer, TokenUsage
-from agent.sections import CHOICE_LABEL, layout, parse_sections, render_sections
+from agent.sections import (
+    CHOICE_LABEL,
+    LABELS,
+    RATIONALE_LABEL,
+    layout,
+    parse_sections,
+    render_sections,
+)
 from agent.state import AgentTask
 from tasks.task_sets import NamedEntity, TaskSet
 
@@ -139,7 +146,7 @@ def _local_answer(
 ) -> PlanAnswer:
     """Choice by candidate log-likelihood (or the label), then the layout after it."""
     from llm.choice import score_options
-    from llm.prefill import continue_assistant
+    from llm.prefill import generate_fields
 
     scores: ChoiceScores | None = None
     if context.rationalize:
@@ -172,21 +179,31 @@ def _local_answer(
         chosen = INSUFFICIENT if abstain else task_set.candidates[best.index].id
     name = next((c.name for c in task_set.candidates if c.id == chosen), INSUFFICIENT)
     prefill = f"{CHOICE_PREFIX}{name}\n"
-    rest, prompt_tokens, new_tokens = continue_assistant(
-        model.backend,
-        _turns(messages),
-        prefill,
-        max_new_tokens=context.max_tokens,
-        temperature=context.temperature,
+    generated = generate_fields(
+        model.backend, _turns(messages), prefill, field_budgets(context.max_tokens)
     )
-    text = prefill + rest
-    tokens = TokenUsage(input_tokens=prompt_tokens, output_tokens=new_tokens)
+    text = prefill + generated.text
+    tokens = TokenUsage(input_tokens=generated.prompt_tokens, output_tokens=generated.new_tokens)
     return PlanAnswer(
         answer=_with_choice(text, task_set, chosen, confidence),
         message=AIMessage(content=text),
         choice_scores=scores,
         tokens=tokens,
     )
+
+
+def field_budgets(max_tokens: int) -> list[Any]:
+    """The fields after the choice with their token budgets: ``max_tokens`` split so the
+    rationale gets twice a domain answer's share and the citations one share.
+    """
+    from llm.prefill import FieldSpec
+
+    labels = [label for label in LABELS if label != CHOICE_LABEL]
+    weights = [2 if label == RATIONALE_LABEL else 1 for label in labels]
+    unit = max_tokens / sum(weights)
+    return [
+        FieldSpec(label, max(8, int(unit * w))) for label, w in zip(labels, weights, strict=True)
+    ]
 
 
 def _structured_answer(

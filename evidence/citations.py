@@ -3,9 +3,10 @@
 Citations are normalised first (``PMID 123`` → ``PMID:123``; ``PMC123`` → ``PMC:PMC123``;
 ``NCT01234567`` → ``NCT:NCT01234567``, see :mod:`evidence.ids`). A cited entity or document
 ID must occur in the evidence text; an edge (two entity IDs, optionally with a relationship
-type or DRKG relation between them) must be one of the edges the evidence lines carry; any
-other token must occur in the text. Unverifiable citations are removed from the citation list
-and their IDs from the free texts, and reported in :class:`CitationCheck`.
+type or DRKG relation between them) must be one of the edges the evidence lines carry. A
+citation is an ID: one without any (a number, a phrase) is removed too. Unverifiable
+citations are removed from the citation list and their IDs from the free texts, and reported
+in :class:`CitationCheck`.
 
 The evidence is a :class:`ShownEvidence`: built from the tool calls of a teacher run
 (:meth:`ShownEvidence.of`), or from a rendered bundle (``evidence.bundle.bundle_evidence``),
@@ -42,7 +43,7 @@ class CitationCheck(BaseModel):
 
 @dataclass
 class ShownEvidence:
-    """Every citable ID and edge some evidence showed, plus its texts (for other tokens)."""
+    """Every citable ID and edge some evidence showed, plus its (case-folded) texts."""
 
     ids: set[str] = field(default_factory=set)
     edges: set[tuple[frozenset[str], str]] = field(default_factory=set)
@@ -75,10 +76,7 @@ class ShownEvidence:
             rel_type = REL_TYPE.search(between)
             kind = relation.group(0) if relation else rel_type.group(0) if rel_type else None
             return self.has_edge(frozenset(entity_ids), kind)
-        if ids:
-            return all(found in self.ids for _, _, found in ids)
-        folded = citation.casefold()
-        return bool(folded) and any(folded in text for text in self.texts)
+        return bool(ids) and all(found in self.ids for _, _, found in ids)
 
 
 def strip_ids(text: str, unverified: set[str]) -> str:

@@ -12,7 +12,9 @@ The areas and their errors:
 * graph store (``graph_store``): :class:`Neo4jServerError`, :class:`GraphLoadError`,
   :class:`GraphToolError` with :class:`EntityNotFoundError` and :class:`QueryRefusedError`.
 * LLMs (``llm``): ``llm.local_model.LocalModelError``; ``llm.chat_models.ChatModelConfigError``
-  is a :class:`ConfigError`.
+  is a :class:`ConfigError`; :class:`StructuredOutputUnsupported` (the server refuses a JSON
+  schema for the answer) with ``llm.structured.StructuredOutputInvalid`` (its reply does not
+  match the schema).
 * embeddings (``kge``): ``kge.errors.EmbeddingError`` with ``EmbeddingsNotFoundError``,
   ``TrainingLockedError`` and ``UnknownEmbeddingIdError``.
 * literature (``literature``): ``literature.errors.LiteratureError`` with
@@ -65,3 +67,11 @@ class QueryRefusedError(GraphToolError):
 
 class LeakageError(KedrecError):
     """A held-out (val/test/benchmark) label is visible to a graph tool or to the embeddings."""
+
+
+class StructuredOutputUnsupported(KedrecError):
+    """The chat model or its server cannot return JSON constrained to a schema.
+
+    Raised by ``llm.structured.structured_answer``; callers fall back to parsing the JSON
+    from plain text (with a repair turn).
+    """

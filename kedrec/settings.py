@@ -227,7 +227,16 @@ class TasksSettings(BaseSettings):
     seed: int = Field(0, ge=0, description="Seed of the split, sampling and embeddings.")
     top_k: int = Field(50, ge=1, description="K: drugs ranked by link-prediction score in C_d.")
     sets_per_disease: int = Field(
-        1, ge=1, description="Sets per disease, one per relevant drug, most relevant first."
+        1,
+        ge=1,
+        description="Sets per val/test disease, drawn like train_sets_per_disease.",
+    )
+    train_sets_per_disease: int = Field(
+        4,
+        ge=1,
+        description="Sets per train disease: one per relevant drug, most relevant first; a "
+        "disease with fewer relevant drugs pairs them again with their next most similar "
+        "unrelated drugs (4 gives the slice's 872 train diseases 3,488 sets).",
     )
     min_relevance: float = Field(
         1.0,

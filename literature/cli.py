@@ -36,9 +36,13 @@ def ingest(
 ) -> None:
     """Parse, clean, chunk, embed and index the local corpus (incremental, resumable)."""
     from kedrec.console import console, progress_bar
+    from literature.corpus import check_corpus_dir
     from literature.index import LiteratureIndex, ingest_corpus
 
     settings = _settings({"corpus_dir": corpus_dir, "index_dir": index_dir})
+    lit = settings.literature
+    # Fail before loading the drug names, the model or the index on a folder with nothing to read.
+    check_corpus_dir(Path(lit.corpus_dir or settings.data_dir / "literature" / "corpus"))
     index = LiteratureIndex.from_settings(settings)
     console.print(f"index [bold]{index.name}[/bold] in {index.index_dir}")
     with progress_bar() as bar:

@@ -11,6 +11,10 @@ class CorpusFormatError(LiteratureError):
     """A corpus or fixture file could not be parsed."""
 
 
+class EmptyCorpusError(LiteratureError):
+    """The corpus folder holds none of the files ingest reads (``literature.corpus.LAYOUT``)."""
+
+
 class ClientError(LiteratureError):
     """A live literature API (PubMed, ClinicalTrials.gov) failed after its retries."""
 

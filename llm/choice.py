@@ -1,9 +1,9 @@
-"""Pick one of a few fixed options by log-likelihood under a local model: never an invalid answer.
+r"""Pick one of a few fixed options by log-likelihood under a local model: never an invalid answer.
 
 A 135M model cannot be trusted to write JSON, but it can always *rank* strings. Given chat
 messages, an assistant-turn prefix (``"Choice: "``) and the options (two drug names),
 :func:`score_options` computes, for each option, the log-probability the model gives to the
-continuation ``prefix + option + end`` after the rendered prompt (``end`` is ``"\\n"``), and
+continuation ``prefix + option + end`` after the rendered prompt (``end`` is ``"\n"``), and
 :meth:`OptionScores.choose` returns the index of an option (or ``None`` to abstain): the
 result is always one of the options, whatever the model does.
 
@@ -91,8 +91,7 @@ class OptionScore:
             mi = self.mi
             if mi is None:
                 raise ValueError(
-                    "rule 'mutual_info' needs prior scores: call score_options with "
-                    "prior_messages"
+                    "rule 'mutual_info' needs prior scores: call score_options with prior_messages"
                 )
             return mi
         raise ValueError(f"unknown rule {rule!r}: use one of {', '.join(RULES)}")
@@ -234,9 +233,7 @@ def render_prompt(
     Returns:
         The prompt text the options continue.
     """
-    text = tokenizer.apply_chat_template(
-        list(messages), add_generation_prompt=True, tokenize=False
-    )
+    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
     if not isinstance(text, str):
         raise LocalModelError("the chat template did not render to text")
     return text + prefix
@@ -245,7 +242,7 @@ def render_prompt(
 def encode_continuation(
     tokenizer: PreTrainedTokenizerBase, prompt: str, continuation: str
 ) -> tuple[list[int], list[int]]:
-    """Token ids of ``prompt + continuation``, split where the continuation starts.
+    r"""Token ids of ``prompt + continuation``, split where the continuation starts.
 
     The string is tokenised once, as a whole; tokens whose character span ends after
     ``prompt`` are the continuation's (a token straddling the boundary, such as the prefix's
@@ -257,7 +254,7 @@ def encode_continuation(
     Args:
         tokenizer: Any HF tokenizer.
         prompt: Rendered prompt (special tokens written as text, as the template writes them).
-        continuation: Text to score, e.g. ``"Metformin\\n"``.
+        continuation: Text to score, e.g. ``"Metformin\n"``.
 
     Returns:
         ``(context_ids, continuation_ids)``; the continuation is never empty.
@@ -375,17 +372,17 @@ def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]
     shared_length = _common_prefix_length([context for context, _ in pairs])
     if shared_length == 0:
         raise ValueError("the prompt is empty: nothing to condition the options on")
+    from transformers import DynamicCache
+
     device = model.device
+    cache = DynamicCache(config=model.config)
     shared = torch.tensor([pairs[0][0][:shared_length]], device=device)
-    out = model(input_ids=shared, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
+    out = model(input_ids=shared, cache=cache, use_cache=True, logits_to_keep=1)
     last_logits = out.logits[0, -1:].float()
     results = []
     for context, continuation in pairs:
         feed = context[shared_length:] + continuation
-        step = model(
-            input_ids=torch.tensor([feed], device=device), past_key_values=cache, use_cache=True
-        )
+        step = model(input_ids=torch.tensor([feed], device=device), cache=cache, use_cache=True)
         # position j of `logits` predicts feed[j]: the shared prompt's last logits, then the
         # new positions' logits except the last one (which would predict beyond the option)
         logits = torch.cat([last_logits, step.logits[0, :-1].float()], dim=0)
@@ -398,7 +395,8 @@ def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]
 
 def _crop(cache: Any, length: int) -> None:
     """Drop every cached position from ``length`` on (``DynamicCache.crop`` with a negative
-    count, which removes that many tokens in every transformers 5 release)."""
+    count, which removes that many tokens in every transformers 5 release).
+    """
     extra = cache.get_seq_length() - length
     if extra > 0:
         cache.crop(-extra)

@@ -1,64 +1,135 @@
-"""Generation that continues a given start of the assistant's turn (prefill), local models.
+"""Generation that continues a given start of the assistant's turn, one labelled field at a time.
 
-Plan mode writes ``Choice: <name>`` itself (chosen by log-likelihood) and lets the model
-write the rest of the answer after it. The prompt is :func:`llm.choice.render_prompt`, the same
-text the choice was scored on and the student is trained on, so all three agree to the byte.
+Plan mode writes ``Choice: <name>`` itself (chosen by log-likelihood) and lets the model write
+the rest of the answer after it. A 135M model asked for a layout drifts out of it within a few
+lines, so :func:`generate_fields` writes each field's label itself and lets the model fill
+only the field: greedy decoding until a newline, the end of the turn or the field's token
+budget, then the next label. The layout therefore always holds, whatever the model writes
+inside it. The prompt is :func:`llm.choice.render_prompt`, the same text the choice was scored
+on and the student is trained on, so the three agree to the byte.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 from llm.choice import render_prompt
 from llm.local_model import LocalBackend, LocalModelError
 
+REPETITION_PENALTY = 1.2
+"""CTRL-style penalty on tokens the answer already used (not the prompt's): small models
+otherwise loop ("- 1 - 2 - 3 …") until the budget runs out."""
 
-def continue_assistant(
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One labelled field of the answer and how many tokens the model may spend on it."""
+
+    label: str
+    max_tokens: int
+
+
+@dataclass
+class FieldsResult:
+    """The generated text after the prefix, and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+
+
+def generate_fields(
     backend: LocalBackend,
     messages: Sequence[dict[str, str]],
     prefix: str,
-    *,
-    max_new_tokens: int,
-    temperature: float = 0.0,
-) -> tuple[str, int, int]:
-    """Generate the assistant turn after ``prefix``.
+    fields: Sequence[FieldSpec],
+) -> FieldsResult:
+    r"""Write ``label: `` for each field and let the model fill it, greedily, line by line.
 
     Args:
         backend: A loaded local model.
         messages: ``{"role", "content"}`` turns ending with the user's.
-        prefix: The start of the assistant's turn, written for the model.
-        max_new_tokens: Most tokens to generate (cut to the context window).
-        temperature: 0 for greedy decoding.
+        prefix: The start of the assistant's turn, written for the model (``"Choice: X\n"``).
+        fields: The fields after the prefix, in order.
 
     Returns:
-        ``(text after the prefix, prompt tokens, generated tokens)``.
+        The text after ``prefix`` (``"Mechanism: …\nClinical: …\n…"``) and token counts.
 
     Raises:
         LocalModelError: The prompt does not fit the model's context window.
     """
     import torch
+    from transformers import DynamicCache
 
+    model: Any = backend.model  # called for logits: the CausalLM protocol types generate()
     tokenizer = backend.tokenizer
     prompt = render_prompt(tokenizer, messages, prefix)
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-    prompt_tokens = int(ids["input_ids"].shape[1])
-    window = int(getattr(backend.model.config, "max_position_embeddings", 0) or 0)
-    if window and prompt_tokens >= window:
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    budget = sum(f.max_tokens + 8 for f in fields)
+    window = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+    if window and len(prompt_ids) + budget > window:
         raise LocalModelError(
-            f"prompt of {prompt_tokens} tokens does not fit the {window}-token context: "
-            "lower KEDREC_EVIDENCE_BUNDLE_CHARS or use a larger model"
+            f"prompt of {len(prompt_ids)} tokens plus a {budget}-token answer does not fit the "
+            f"{window}-token context: lower KEDREC_EVIDENCE_BUNDLE_CHARS or use a larger model"
         )
-    options: dict[str, Any] = {
-        "max_new_tokens": min(max_new_tokens, window - prompt_tokens) if window else max_new_tokens,
-        "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
-    }
-    if temperature > 0:
-        options.update(do_sample=True, temperature=temperature)
-    else:
-        options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    stop_ids = {tokenizer.eos_token_id, *(_ids_of(tokenizer, "<|im_end|>"))} - {None}
+    device = model.device
+    cache = DynamicCache(config=model.config)
+    pieces: list[str] = []
+    used: set[int] = set()
+    new_tokens = 0
+
+    def feed(ids: list[int]) -> Any:
+        out = model(input_ids=torch.tensor([ids], device=device), cache=cache, use_cache=True)
+        return out.logits[0, -1].float()
+
     with backend.lock, torch.inference_mode():
-        output = backend.model.generate(**ids, **options)
-    new_ids = output[0, prompt_tokens:]
-    text = cast(str, tokenizer.decode(new_ids, skip_special_tokens=True))
-    return text, prompt_tokens, int(new_ids.shape[0])
+        logits = feed(prompt_ids)
+        for spec in fields:
+            label = f"{spec.label}: "
+            pieces.append(label)
+            logits = feed(_ids_of(tokenizer, label))
+            generated: list[int] = []
+            for _ in range(spec.max_tokens):
+                next_id = _greedy(logits, used)
+                if next_id in stop_ids:
+                    break
+                generated.append(next_id)
+                used.add(next_id)
+                new_tokens += 1
+                if "\n" in tokenizer.decode([next_id]):
+                    break
+                logits = feed([next_id])
+            decoded = str(tokenizer.decode(generated, skip_special_tokens=True))
+            text = decoded.split("\n", 1)[0]
+            pieces.append(" ".join(text.split()) + "\n")
+            # the cache holds what the model wrote; re-feed the cleaned line ending
+            _crop(cache, len(prompt_ids))
+            logits = feed(_ids_of(tokenizer, "".join(pieces)))
+    return FieldsResult(
+        text="".join(pieces).rstrip("\n"), prompt_tokens=len(prompt_ids), new_tokens=new_tokens
+    )
+
+
+def _ids_of(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _greedy(logits: Any, used: set[int]) -> int:
+    """The most likely next token after the repetition penalty on ``used`` tokens."""
+    if used:
+        import torch
+
+        index = torch.tensor(sorted(used), device=logits.device)
+        seen = logits[index]
+        logits = logits.clone()
+        logits[index] = torch.where(seen > 0, seen / REPETITION_PENALTY, seen * REPETITION_PENALTY)
+    return int(logits.argmax())
+
+
+def _crop(cache: Any, length: int) -> None:
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)

@@ -6,7 +6,8 @@ Order matters for leakage control:
 2. hold out every direct Compound–Disease edge of val / test / benchmark diseases (all IDs of a
    disease, DOID and MeSH, move together: :mod:`tasks.disease_groups`);
 3. train the KGE embeddings without those edges (their version names the held-out set);
-4. sample sets with those embeddings (paper Eqs. 1–3).
+4. sample sets with those embeddings (paper Eqs. 1–3): ``train_sets_per_disease`` per train
+   disease, ``sets_per_disease`` per val / test disease, only ever from that split's diseases.
 
 The output folder holds one JSONL file per split, the held-out pairs and a manifest with every
 setting, seed, count, skip reason, the graph fingerprint, the embeddings version and the commit.
@@ -123,6 +124,11 @@ def build_task_sets(
         "diseases_by_split": {
             split: sum(1 for s in split_of.values() if s == split)
             for split in (*SPLITS, "benchmark")
+        },
+        "sets_per_disease_by_split": {
+            "train": sampling.train_sets_per_disease,
+            "val": sampling.sets_per_disease,
+            "test": sampling.sets_per_disease,
         },
         "held_out_pairs": len(held_out),
         "counts": counts,

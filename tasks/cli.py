@@ -74,7 +74,20 @@ def build(
         int, typer.Option(help="K: GNN-ranked drugs in C_d.", **cli_default("tasks", "top_k"))
     ],
     sets_per_disease: Annotated[
-        int, typer.Option(help="Sets per disease.", **cli_default("tasks", "sets_per_disease"))
+        int,
+        typer.Option(
+            help="Sets per val/test disease.",
+            min=1,
+            **cli_default("tasks", "sets_per_disease"),
+        ),
+    ],
+    train_sets_per_disease: Annotated[
+        int,
+        typer.Option(
+            help="Sets per train disease (train split only; val/test use --sets-per-disease).",
+            min=1,
+            **cli_default("tasks", "train_sets_per_disease"),
+        ),
     ],
     val_fraction: Annotated[
         float,
@@ -122,6 +135,7 @@ def build(
             seed=seed,
             top_k=top_k,
             sets_per_disease=sets_per_disease,
+            train_sets_per_disease=train_sets_per_disease,
             min_relevance=settings.tasks.min_relevance,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
@@ -145,8 +159,11 @@ def build(
     for split, count in result.counts.items():
         table.add_row(split, str(result.manifest["diseases_by_split"].get(split, "")), str(count))
     console.print(table)
+    sampled = result.manifest["report"]
     console.print(
-        f"skipped: {result.manifest['report']['skipped'] or 'nothing'}; "
+        f"skipped: {sampled['skipped'] or 'nothing'}; "
+        f"sets reusing a c_rel with a less similar c_irr: {sampled['repeated_c_rel'] or 'none'}; "
+        f"diseases short of sets: {sampled['short'] or 'none'}; "
         f"embeddings {result.manifest['embeddings_version']}"
     )
 

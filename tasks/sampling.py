@@ -5,10 +5,24 @@ For a disease d:
 * C_d is the K drugs the KGE model scores highest for (c, treats, d), together with every drug
   that has a direct edge to d (so curated indications are always candidates).
 * c_rel = argmax_{c in C_d} rel(d, c), rel from DRKG's direct edges (:mod:`tasks.relevance`).
-  With ``sets_per_disease`` > 1 the next most relevant drugs make further sets.
 * c_irr = argmax_{c in C_d minus c_rel} cos(h_c, h_c_rel) (Eq. 1), over drugs with **no**
   Compound–Disease edge of any kind to d or to another ID of d (DOID/MeSH, see
   :mod:`tasks.disease_groups`): similar to c_rel, yet unrelated to d.
+
+Several sets per disease (``train_sets_per_disease`` for train diseases, ``sets_per_disease``
+for val/test ones) are drawn in rounds. Round 0 makes one set per relevant drug, most relevant
+first, each with its most similar unrelated drug (the sets above). When a disease has fewer
+relevant drugs than sets asked for, round r pairs the same relevant drugs, in the same order,
+with their (r+1)-th most similar unrelated drug. A (disease, c_rel, c_irr) triple therefore
+never repeats, and with at least as many relevant drugs as sets asked for, every c_rel is
+distinct. The rounds stop when the disease has its sets or no unrelated drug is left in C_d
+(``SamplingReport.short`` counts such diseases). Everything is deterministic by seed: ties in
+relevance break by a seeded hash, ties in similarity by drug ID.
+
+The slice needs these extra rounds: 319 of its 872 train diseases have a single relevant drug,
+so one set per relevant drug would need K = 9 to reach 3,000 train sets, half of them from
+the tenth of diseases with the most drugs. With the rounds, K = 4 gives 3,488 (see
+bench/RESULTS.md).
 
 Diseases, not sets, are split into train / val / test, so no disease is in two splits.
 """
@@ -71,7 +85,9 @@ class SamplingConfig:
     top_k: int = field_default(TasksSettings, "top_k")
     """K: drugs ranked by link-prediction score that enter C_d."""
     sets_per_disease: int = field_default(TasksSettings, "sets_per_disease")
-    """Sets per disease, one per relevant drug, most relevant first."""
+    """Sets per val/test disease (the module docstring says how several are drawn)."""
+    train_sets_per_disease: int = field_default(TasksSettings, "train_sets_per_disease")
+    """Sets per train disease: the train split only, drawn like ``sets_per_disease``."""
     min_relevance: float = field_default(TasksSettings, "min_relevance")
     """c_rel needs at least this rel(d, c) (1.0 = at least a text-mined treatment edge)."""
     val_fraction: float = field_default(TasksSettings, "val_fraction")
@@ -85,6 +101,10 @@ class SamplingReport:
     diseases: Counter[str] = field(default_factory=Counter)
     sets: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    repeated_c_rel: Counter[str] = field(default_factory=Counter)
+    """Sets, by split, whose c_rel already has a set for the disease (a later round's)."""
+    short: Counter[str] = field(default_factory=Counter)
+    """Diseases, by split, that got fewer sets than asked for (C_d ran out of negatives)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest."""
@@ -92,6 +112,8 @@ class SamplingReport:
             "diseases": dict(self.diseases),
             "sets": dict(self.sets),
             "skipped": dict(self.skipped),
+            "repeated_c_rel": dict(self.repeated_c_rel),
+            "short": dict(self.short),
         }
 
 
@@ -195,8 +217,14 @@ class TaskSampler:
         pool = {self.drugs[i] for i in top} | set(self.edges.drugs_of(disease))
         return sorted(pool)
 
+    def sets_wanted(self, split: Split) -> int:
+        """Sets asked for per disease of ``split``: train has its own setting."""
+        if split == "train":
+            return self.config.train_sets_per_disease
+        return self.config.sets_per_disease
+
     def sample(self, disease: str, split: Split, report: SamplingReport) -> Iterator[TaskSet]:
-        """Yield up to ``sets_per_disease`` sets for one disease, recording skips."""
+        """Yield up to :meth:`sets_wanted` sets for one disease, in rounds, recording skips."""
         config = self.config
         if disease not in self.embeddings.entity_index:
             report.skipped["disease not in the embedding graph"] += 1
@@ -211,24 +239,49 @@ class TaskSampler:
         group = self.groups.group_of(disease)
         negatives = [c for c in pool if not any(self.edges.related(c, d) for d in group)]
         report.diseases[split] += 1
+        wanted = self.sets_wanted(split)
         made = 0
-        for relevance, c_rel in relevant:
-            if made >= config.sets_per_disease:
-                break
+        # (relevance, c_rel, negatives by decreasing similarity to c_rel, their similarities)
+        ranked: list[tuple[float, str, np.ndarray, np.ndarray]] = []
+        for relevance, c_rel in relevant:  # round 0: one set per relevant drug
+            if made >= wanted:
+                return
             if c_rel not in self.embeddings.entity_index:
                 report.skipped["relevant drug not in the embedding graph"] += 1
                 continue
             if not negatives:
                 report.skipped["no unrelated drug in C_d"] += 1
-                break
+                return
             similarity = self.embeddings.cosine_similarity(c_rel, negatives)
-            best = int(np.argmax(similarity))
-            c_irr = negatives[best]
+            order = np.argsort(-similarity, kind="stable")  # order[0] is Eq. 1's argmax
+            ranked.append((relevance, c_rel, order, similarity))
+            best = int(order[0])
             yield self._task_set(
-                disease, split, c_rel, c_irr, relevance, float(similarity[best]), made
+                disease, split, c_rel, negatives[best], relevance, float(similarity[best]), 0
             )
             report.sets[split] += 1
             made += 1
+        rank = 1
+        while made < wanted and ranked and rank < len(negatives):  # rounds 1, 2, ...
+            for relevance, c_rel, order, similarity in ranked:
+                if made >= wanted:
+                    break
+                index = int(order[rank])
+                yield self._task_set(
+                    disease,
+                    split,
+                    c_rel,
+                    negatives[index],
+                    relevance,
+                    float(similarity[index]),
+                    rank,
+                )
+                report.sets[split] += 1
+                report.repeated_c_rel[split] += 1
+                made += 1
+            rank += 1
+        if made < wanted:
+            report.short[split] += 1
 
     def _task_set(
         self,
@@ -238,10 +291,14 @@ class TaskSampler:
         c_irr: str,
         relevance: float,
         similarity: float,
-        index: int,
+        rank: int,
     ) -> TaskSet:
+        """One set; ``rank`` is c_irr's similarity rank for c_rel (0: Eq. 1's argmax)."""
         seed = self.config.seed
-        rel_first = _stable_unit(seed, disease, c_rel, "order") < 0.5
+        # later rounds hash c_irr too, so one c_rel's sets do not all put it first or second;
+        # round 0 keeps the original key (its sets are what a one-set-per-disease build makes)
+        key = (disease, c_rel) if rank == 0 else (disease, c_rel, c_irr)
+        rel_first = _stable_unit(seed, *key, "order") < 0.5
         pair = [c_rel, c_irr] if rel_first else [c_irr, c_rel]
         digest = hashlib.sha256(f"{seed}|{disease}|{c_rel}|{c_irr}".encode()).hexdigest()[:12]
         return TaskSet(

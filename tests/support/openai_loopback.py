@@ -13,6 +13,8 @@ then::
 
     with OpenAILoopback() as server:
         server.script([reply("hello"), reply(tool_calls=[("lookup", {"q": "x"})])])
+        server.script([reply('{"choice": "Metformin"}')])  # a JSON reply (structured output)
+        server.script([reply(status=400, error_message="response_format is not supported")])
         ...  # OPENAI_BASE_URL=server.url
 """
 
@@ -43,6 +45,8 @@ class ScriptedReply:
     """Extra response headers, e.g. ``{"retry-after-ms": "10"}`` on a 429."""
     delay_s: float = 0.0
     """Seconds the server waits before sending this reply (on top of the server's delay)."""
+    error_message: str | None = None
+    """The error body's message (default "scripted error"), e.g. one naming response_format."""
 
 
 def reply(
@@ -183,9 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
         if scripted.status != 200:
-            self._send_json(
-                scripted.status, _error("scripted error", scripted.status), scripted.headers
-            )
+            message = scripted.error_message or "scripted error"
+            self._send_json(scripted.status, _error(message, scripted.status), scripted.headers)
             return
         model = str(body.get("model", self.loopback.model))
         if body.get("stream"):

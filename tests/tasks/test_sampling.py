@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,13 @@ from tasks.build import HELD_OUT_FILE, BuildResult, build_task_sets, read_pairs
 from tasks.disease_groups import DiseaseGroups
 from tasks.leakage import LeakageReport, check_embeddings, check_pair, check_tools
 from tasks.relevance import CompoundDiseaseEdges
-from tasks.sampling import SamplingConfig
+from tasks.sampling import (
+    SamplingConfig,
+    SamplingReport,
+    TaskSampler,
+    eligible_diseases,
+    split_diseases,
+)
 from tasks.task_sets import TaskSet, read_task_sets
 
 SMALL_KGE = KGEConfig(model="distmult", dim=32, epochs=4, patience=2, val_max=300, seed=0)
@@ -43,12 +50,14 @@ def benchmark_sets(settings, slice_files, names, tmp_path_factory) -> list[TaskS
     return import_benchmark_tsv(tsv, mapper)[0]
 
 
-def _build(slice_files, names, out: Path, root: Path, benchmark_sets, seed: int = 0) -> BuildResult:  # type: ignore[no-untyped-def]
+def _build(
+    slice_files, names, out: Path, root: Path, benchmark_sets, seed: int = 0, **sampling
+) -> BuildResult:  # type: ignore[no-untyped-def]
     return build_task_sets(
         slice_files,
         names,
         out,
-        sampling=SamplingConfig(seed=seed, top_k=30),
+        sampling=SamplingConfig(seed=seed, top_k=30, **sampling),
         kge_config=SMALL_KGE.model_copy(update={"seed": seed}),
         benchmark_sets=benchmark_sets,
         embeddings_root=root,
@@ -71,16 +80,23 @@ def test_sampling_rules_hold_for_every_set(  # type: ignore[no-untyped-def]
     groups = DiseaseGroups(edges.by_disease, names)
     all_sets = [s for split in ("train", "val", "test") for s in _sets(built, split)]
     assert len(all_sets) > 1_000
+    best_of_train: dict[str, float] = {}
     for task_set in all_sets:
         disease = task_set.disease.id
         group = groups.group_of(disease)
         # c_irr: no edge of any kind to the disease under any of its IDs
         assert not any(edges.related(task_set.distractor.id, d) for d in group)
         best = max(edges.relevance(drug, disease) for drug in edges.drugs_of(disease))
-        assert edges.relevance(task_set.answer.id, disease) == task_set.relevance == best
+        assert edges.relevance(task_set.answer.id, disease) == task_set.relevance >= 1.0
+        if task_set.split == "train":  # several sets: the most relevant drug is among them
+            best_of_train[disease] = max(best_of_train.get(disease, 0.0), task_set.relevance)
+        else:
+            assert task_set.relevance == best
         assert task_set.similarity is not None and -1.0 <= task_set.similarity <= 1.0
         expected = sorted((c.id, d) for c in task_set.candidates for d in group)
         assert sorted(tuple(p) for p in task_set.hidden_pairs) == expected
+    for disease, relevance in best_of_train.items():
+        assert relevance == max(edges.relevance(c, disease) for c in edges.drugs_of(disease))
     labels = [s.label for s in all_sets]
     assert 0.4 < sum(labels) / len(labels) < 0.6
 
@@ -142,6 +158,149 @@ def test_build_is_deterministic_by_seed(
     assert {s.disease.id for s in _sets(other, "test")} != {
         s.disease.id for s in _sets(built, "test")
     }
+
+
+# -- several train sets per disease (train_sets_per_disease) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_one(slice_files, names, benchmark_sets, built) -> BuildResult:  # type: ignore[no-untyped-def]
+    """The same build with one train set per disease (the embeddings are reused: same split)."""
+    base = built.out_dir.parent
+    return _build(
+        slice_files, names, base / "one", base / "emb", benchmark_sets, train_sets_per_disease=1
+    )
+
+
+def _triple(task_set: TaskSet) -> tuple[str, str, str]:
+    return task_set.disease.id, task_set.answer.id, task_set.distractor.id
+
+
+def test_train_sets_grow_with_k_while_val_and_test_stay_one_per_disease(
+    built: BuildResult, built_one: BuildResult
+) -> None:
+    k = SamplingConfig().train_sets_per_disease
+    assert k > 1 and built.manifest["sampling"]["train_sets_per_disease"] == k
+    assert built.manifest["sets_per_disease_by_split"] == {"train": k, "val": 1, "test": 1}
+    assert built_one.manifest["embeddings_version"] == built.manifest["embeddings_version"]
+    train, train_one = _sets(built, "train"), _sets(built_one, "train")
+    diseases = built.manifest["report"]["diseases"]
+    assert len(train_one) == diseases["train"] == built_one.manifest["counts"]["train"]
+    assert len(train) == built.manifest["counts"]["train"] > 3 * len(train_one)
+    per_disease = Counter(s.disease.id for s in train)
+    assert max(per_disease.values()) == k and set(per_disease) == {s.disease.id for s in train_one}
+    assert built.manifest["report"]["short"].get("train", 0) == sum(
+        1 for n in per_disease.values() if n < k
+    )
+    # the one-set build's train sets are each disease's first (round 0) set, unchanged
+    assert {s.model_dump_json() for s in train_one} <= {s.model_dump_json() for s in train}
+    # a c_rel repeats (with a less similar c_irr) only for a disease with fewer than k drugs
+    repeated = built.manifest["report"]["repeated_c_rel"]
+    assert set(repeated) == {"train"} and repeated["train"] > 0
+    by_disease: dict[str, list[TaskSet]] = {}
+    for task_set in train:
+        by_disease.setdefault(task_set.disease.id, []).append(task_set)
+    for members in by_disease.values():
+        answers = Counter(s.answer.id for s in members)
+        assert max(answers.values()) == 1 or len(answers) < k
+    for split in ("val", "test", "benchmark"):
+        assert (built.out_dir / f"{split}.jsonl").read_text() == (
+            built_one.out_dir / f"{split}.jsonl"
+        ).read_text()
+        sets = _sets(built, split)
+        if split != "benchmark":
+            assert len(sets) == len({s.disease.id for s in sets}) == diseases[split]
+    assert (built.out_dir / HELD_OUT_FILE).read_text() == (
+        built_one.out_dir / HELD_OUT_FILE
+    ).read_text()
+
+
+def test_no_triple_repeats_and_train_sets_come_from_train_diseases_only(  # type: ignore[no-untyped-def]
+    built: BuildResult, edges: CompoundDiseaseEdges, names, benchmark_sets
+) -> None:
+    sets = [s for split in ("train", "val", "test") for s in _sets(built, split)]
+    triples = [_triple(s) for s in sets]
+    assert len(set(triples)) == len(triples)
+    assert len({s.set_id for s in sets}) == len(sets)
+    reserved = frozenset(s.disease.id for s in benchmark_sets)
+    groups = DiseaseGroups(set(edges.by_disease) | reserved, names)
+    config = SamplingConfig()
+    split_of = split_diseases(
+        eligible_diseases(edges, config.min_relevance),
+        seed=0,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        reserved=reserved,
+        groups=groups,
+    )
+    held = read_pairs(built.out_dir / HELD_OUT_FILE)
+    for task_set in _sets(built, "train"):
+        assert split_of[task_set.disease.id] == "train"
+        assert not {tuple(pair) for pair in task_set.hidden_pairs} & held
+    train_labels = [s.label for s in _sets(built, "train")]
+    assert 0.4 < sum(train_labels) / len(train_labels) < 0.6
+
+
+@pytest.fixture(scope="module")
+def sampler_of(built: BuildResult, edges: CompoundDiseaseEdges, names):  # type: ignore[no-untyped-def]
+    embeddings = TrainedEmbeddings.load(
+        built.out_dir.parent / "emb" / built.manifest["embeddings_version"]
+    )
+
+    def make(**config: int) -> TaskSampler:
+        return TaskSampler(edges, embeddings, names, SamplingConfig(top_k=30, **config))
+
+    return make
+
+
+def _train_disease_with(built: BuildResult, edges: CompoundDiseaseEdges, drugs: int) -> str:
+    for disease in sorted({s.disease.id for s in _sets(built, "train")}):
+        relevant = [c for c in edges.drugs_of(disease) if edges.relevance(c, disease) >= 1.0]
+        if len(relevant) == drugs:
+            return disease
+    raise AssertionError(f"no train disease with {drugs} relevant drugs")
+
+
+def test_later_rounds_take_the_next_most_similar_negatives(  # type: ignore[no-untyped-def]
+    built: BuildResult, edges: CompoundDiseaseEdges, sampler_of
+) -> None:
+    one = _train_disease_with(built, edges, 1)
+    sampler = sampler_of(train_sets_per_disease=6)
+    report = SamplingReport()
+    sets = list(sampler.sample(one, "train", report))
+    assert len(sets) == 6 and len({s.answer.id for s in sets}) == 1
+    assert len({s.distractor.id for s in sets}) == 6
+    similarities = [s.similarity for s in sets]
+    assert similarities == sorted(similarities, reverse=True)  # type: ignore[type-var]
+    assert report.repeated_c_rel == Counter(train=5) and not report.short
+    (val,) = sampler.sample(one, "val", SamplingReport())  # val: sets_per_disease, one set
+    assert val.split == "val" and val.model_copy(update={"split": "train"}) == sets[0]
+    # round robin over the relevant drugs, most relevant first
+    two = _train_disease_with(built, edges, 2)
+    sets = list(sampler_of(train_sets_per_disease=5).sample(two, "train", SamplingReport()))
+    answers = [s.answer.id for s in sets]
+    assert answers[:2] == answers[2:4] and answers[0] == answers[4] != answers[1]
+    # asked for more than C_d allows: every (c_rel, c_irr) pair once, then the disease is short
+    report = SamplingReport()
+    sets = list(sampler_of(train_sets_per_disease=10_000).sample(two, "train", report))
+    assert len({_triple(s) for s in sets}) == len(sets) < 10_000
+    assert report.short == Counter(train=1)
+    negatives = {s.distractor.id for s in sets}
+    assert len(sets) == 2 * len(negatives)
+
+
+def test_several_train_sets_are_deterministic_by_seed(  # type: ignore[no-untyped-def]
+    built: BuildResult, edges: CompoundDiseaseEdges, sampler_of
+) -> None:
+    diseases = sorted({s.disease.id for s in _sets(built, "train")})[:40]
+    runs = []
+    for _ in range(2):
+        sampler = sampler_of(train_sets_per_disease=7)
+        runs.append([s for d in diseases for s in sampler.sample(d, "train", SamplingReport())])
+    assert runs[0] == runs[1] and len(runs[0]) > 3 * len(diseases)
+    other = sampler_of(train_sets_per_disease=7, seed=1)
+    reseeded = [s for d in diseases for s in other.sample(d, "train", SamplingReport())]
+    assert [s.set_id for s in reseeded] != [s.set_id for s in runs[0]]
 
 
 def test_gnn_baseline_scores_every_set(built: BuildResult) -> None:
