@@ -117,7 +117,6 @@ def build_record(
     evidence: EvidenceBundle | None = None,
     evidence_text: str | None = None,
     evidence_error: str | None = None,
-    evidence_chars: int | None = None,
     graph: dict[str, Any] | None = None,
     literature: dict[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -131,7 +130,7 @@ def build_record(
         from agent.citations import check_answer
         from evidence.bundle import bundle_evidence
 
-        _, bundle_check = check_answer(run.answer, bundle_evidence(evidence, evidence_chars))
+        _, bundle_check = check_answer(run.answer, bundle_evidence(evidence))
     scored = label_known and run.status == "ok" and not run.rationalized and not run.abstained
     correct = run.choice_id == task_set.answer.id if scored else None
     return TrajectoryRecord(

@@ -18,6 +18,11 @@ with every (candidate, disease-group ID) pair hidden, like ``kedrec sets build``
 Usage::
 
     .venv/bin/python bench/bench_collect_concurrency.py [--n 24] [--delay 0.5] [--k 1 8]
+        [--price-input 0.15 --price-output 0.60]
+
+Token counts are the loopback's (prompt: a quarter of the request's characters; 240 out);
+the prices (USD per million tokens, default gpt-4o-mini's list prices) only show the cost
+column of the records at work.
 
 An untimed warm-up collection (imports, client, Neo4j page cache) runs first; then one timed
 collection per K, each into a fresh file. Goal: K=8 at least 6x faster than K=1.
@@ -232,11 +237,12 @@ def timed_collect(
         "failed": report.failed,
         "failures": report.summary.failures_by_reason,
         "accuracy": report.summary.accuracy,
+        "citation_validity": report.summary.citation_validity,
         "evidence_s_per_set": round(sum(evidence) / max(len(evidence), 1), 3),
         "model_s_per_set": round(sum(model_s) / max(len(model_s), 1), 3),
         "tokens_in": report.summary.input_tokens,
         "tokens_out": report.summary.output_tokens,
-        "cost_usd": report.summary.cost_usd,
+        "cost_usd": report.summary.as_dict()["cost_usd"],
     }
 
 
@@ -248,6 +254,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 8], help="Concurrencies.")
     parser.add_argument("--sets", type=Path, default=None, help="Task sets (JSONL).")
     parser.add_argument("--deadline", type=int, default=900, help="Give up after seconds.")
+    parser.add_argument(
+        "--price-input", type=float, default=0.15, help="USD per million input tokens."
+    )
+    parser.add_argument(
+        "--price-output", type=float, default=0.60, help="USD per million output tokens."
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"bench: gave up after {args.deadline}s"))
     signal.alarm(args.deadline)
@@ -284,12 +296,15 @@ def main() -> None:
             literature_source="none",
             use_live_apis=False,
             rationalize=False,
+            price_input_per_mtok=args.price_input,
+            price_output_per_mtok=args.price_output,
         )
         info = machine_info(
             n=len(sets),
             sets=source,
             delay_s=args.delay,
             concurrency=args.k,
+            usd_per_mtok=[args.price_input, args.price_output],
             graph_triples=meta.get("triples"),
         )
         print(json.dumps(info, indent=2), flush=True)

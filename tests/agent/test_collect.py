@@ -371,6 +371,7 @@ def test_plan_mode_answers_the_recorded_bundle(
 
 
 def test_api_teacher_backs_off_on_429_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kedrec.settings import AgentSettings, field_default
     from llm.chat_models import load_chat_model
     from tests.support import openai_loopback as loopback
 
@@ -378,10 +379,9 @@ def test_api_teacher_backs_off_on_429_then_succeeds(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefBACKOFF")
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-        context = AgentContext(model="openai:loopback-model")
-        assert context.api_max_retries == 6
-        model = load_chat_model(context)
-        assert getattr(model, "max_retries", None) == 6
+        assert field_default(AgentSettings, "api_max_retries") == 6
+        model = load_chat_model(AgentContext(model="openai:loopback-model", api_max_retries=3))
+        assert getattr(model, "max_retries", None) == 3
         fast = {"retry-after-ms": "20"}
         server.script(
             [
