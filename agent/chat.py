@@ -36,6 +36,7 @@ from langgraph.runtime import Runtime
 from agent.context import AgentContext
 from agent.defaults import close_default_tools, default_model, default_tools
 from agent.tool_node import ToolNode, resolve_tools, run_context
+from kedrec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,33 @@ OUT_OF_STEPS = "I could not finish within the step limit; ask a narrower questio
 
 ToolsFactory = Callable[[AgentContext], list[BaseTool]]
 ModelFactory = Callable[[AgentContext], BaseChatModel]
+
+
+def refuse_student(context: AgentContext) -> None:
+    """Refuse a student model: chat is tool calling, which a student was never trained for.
+
+    A student (``student:<folder>``) answers one disease and two candidates in plan mode,
+    with ``kedrec recommend --model student:<folder>``.
+
+    Raises:
+        ConfigError: ``context.model`` is a student.
+    """
+    if context.model.strip().lower().startswith("student:"):
+        raise ConfigError(
+            f"kedrec chat needs a tool-calling model, and {context.model} is a student (plan "
+            f"mode only): use `kedrec recommend --model {context.model} --disease … "
+            "--candidates … …`"
+        )
+
+
+def chat_model(context: AgentContext) -> BaseChatModel:
+    """The chat's model (:func:`agent.defaults.default_model`); a student is refused.
+
+    Raises:
+        ConfigError: ``context.model`` is a student (:func:`refuse_student`).
+    """
+    refuse_student(context)
+    return default_model(context)
 
 
 def _turn_steps(messages: list[Any]) -> int:
@@ -76,15 +104,15 @@ def build_chat_graph(
     Args:
         tools_factory: Builds the tools for a context (default: the teacher's tools on the
             settings' graph, :func:`agent.defaults.default_tools`).
-        model_factory: Builds the chat model for a context (default:
-            :func:`agent.defaults.default_model`).
+        model_factory: Builds the chat model for a context (default: :func:`chat_model`,
+            the context's model; students refused).
         checkpointer: Where threads are saved (None: in-memory / the platform's).
 
     Returns:
         The compiled graph; call it with ``context=AgentContext(...)``.
     """
     tools = tools_factory or default_tools
-    make_model = model_factory or default_model
+    make_model = model_factory or chat_model
 
     def call_model(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Ask the model for the next step; out of steps, answer that plainly."""
@@ -285,7 +313,12 @@ def chat_repl(
 
 
 def chat_session(context: AgentContext, *, thread_id: str | None = None) -> str:
-    """``kedrec chat``: the REPL on the settings' graph with threads in SQLite."""
+    """``kedrec chat``: the REPL on the settings' graph with threads in SQLite.
+
+    Raises:
+        ConfigError: ``context.model`` is a student (:func:`refuse_student`), before the REPL.
+    """
+    refuse_student(context)
     checkpointer = sqlite_checkpointer(threads_path())
     try:
         compiled = build_chat_graph(checkpointer=checkpointer)

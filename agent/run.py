@@ -152,7 +152,22 @@ def run_set(
 ) -> TeacherRun:
     """Answer one task set in the context's mode: ``plan`` (one instruction over the fixed
     evidence bundle) or ``agent`` (the ReAct loop over the tools).
+
+    A student (``context.model`` is ``student:<folder>``) always runs in plan mode without
+    rationalization: it was trained on the plan prompt and does not call tools. Its folder is
+    checked before the run (a malformed one raises ``llm.student.StudentModelError``).
     """
+    if context.model.strip().lower().startswith("student:"):
+        import copy
+
+        from agent.defaults import default_model
+
+        # a copy with the fields set (not dataclasses.replace: __post_init__ would refill
+        # fields equal to their default from KEDREC_AGENT_*)
+        context = copy.copy(context)
+        context.mode, context.rationalize = "plan", False
+        if model is None:
+            model = default_model(context)
     if context.mode == "plan":
         from agent.plan import run_plan
 

@@ -1,7 +1,7 @@
 """Benchmark: load a DRKG-scale graph with both loaders, then time the graph tools and the
 evidence layer built on them.
 
-Usage (about 6 to 15 minutes on 2 cores, depending on what else runs)::
+Usage (about 6 minutes on 2 idle cores, 16 under a load average of 5 to 10)::
 
     .venv/bin/python bench/bench_graph.py                    # synthetic DRKG, seed 0
     .venv/bin/python bench/bench_graph.py --triples drkg.tsv # the real DRKG once fetched

@@ -147,7 +147,7 @@ def main() -> None:
     if args.rule:
         context_args["choice_rule"] = args.rule
     context = AgentContext(**context_args)
-    info = machine_info(model=args.model, sets=str(sets), n=args.n, **context_args)
+    info = machine_info(sets=str(sets), n=args.n, **context_args)
     print(json.dumps(info, indent=2))
     OUT.mkdir(exist_ok=True)
     label = args.model.replace(":", "_").replace("/", "_")

@@ -171,12 +171,16 @@ class EvidenceSettings(BaseSettings):
         env_prefix="KEDREC_EVIDENCE_", env_file=".env", extra="ignore"
     )
 
-    profile_limit: int = Field(15, ge=1, description="Genes per drug or disease profile.")
-    mechanism_limit: int = Field(10, ge=1, description="Shared genes and gene–gene paths shown.")
-    literature_top_n: int = Field(5, ge=1, description="Passages per (disease, drug) pair.")
-    snippet_chars: int = Field(240, ge=40, description="Characters kept per passage snippet.")
+    profile_limit: int = Field(10, ge=1, description="Genes per drug or disease profile.")
+    mechanism_limit: int = Field(5, ge=1, description="Shared genes and gene–gene paths shown.")
+    literature_top_n: int = Field(3, ge=1, description="Passages per (disease, drug) pair.")
+    snippet_chars: int = Field(200, ge=40, description="Characters kept per passage snippet.")
     bundle_chars: int = Field(
-        12_000, ge=1_000, description="Character budget of a rendered evidence bundle."
+        4_000,
+        ge=1_000,
+        description="Character budget of a rendered evidence bundle (about 0.45 SmolLM2 "
+        "tokens per character: 4,000 characters is a ~2,000-token plan-mode prompt, which a "
+        "135M model reads in seconds on 2 cores; raise it for strong teachers).",
     )
 
 
@@ -339,6 +343,19 @@ class DistillSettings(BaseSettings):
     )
     out_dir: Path | None = Field(
         None, description="Where trained students are written; default <cache_dir>/students."
+    )
+    max_length: int = Field(
+        1024,
+        ge=16,
+        description="Longest training example in tokens (prompt + answer); longer ones are "
+        "dropped, never truncated (a plan-mode prompt over a 12,000-character bundle is "
+        "about 3,300 SmolLM2 tokens).",
+    )
+    rationale_weight: float = Field(
+        1.0,
+        ge=0,
+        description="λ of L = L_select + λ·L_rationale (paper Eq. 8): the loss weight of every "
+        "answer token after the chosen name (the name and its newline weigh 1).",
     )
 
 

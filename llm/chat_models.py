@@ -8,6 +8,9 @@ Providers:
 - ``local:smollm2``: the bundled SmolLM2-135M-Instruct in this process (tiny, for trying
   the pipeline offline; not a useful teacher).
 - ``local:<folder>``: any HF LLaMA-architecture instruct folder in this process.
+- ``student:<folder>``: a distilled student (``kedrec distill train --out <folder>``): its
+  LoRA adapter on its base, or its ``merged/`` folder (:mod:`llm.student`). It answers in plan
+  mode only (no tool calling).
 
 The key is read here only, handed to the client as a secret and never logged.
 """
@@ -36,7 +39,7 @@ from llm.local_model import (
 
 logger = logging.getLogger(__name__)
 
-PROVIDERS = ("openai", "local")
+PROVIDERS = ("openai", "local", "student")
 LOCAL_PLACEHOLDER_KEY = "not-needed"
 """Sent as the key to a local OpenAI-compatible server started without one."""
 
@@ -80,7 +83,8 @@ def load_chat_model(spec: ChatModelSpec, settings: KedrecSettings | None = None)
 
     Raises:
         ChatModelConfigError: Unknown provider, empty model name or missing API key.
-        LocalModelError: The local model could not be found or converted.
+        LocalModelError: The local model could not be found or converted (for a student
+            folder: ``llm.student.StudentModelError``).
     """
     provider, _, name = spec.model.partition(":")
     provider, name = provider.strip().lower(), name.strip()
@@ -96,6 +100,8 @@ def load_chat_model(spec: ChatModelSpec, settings: KedrecSettings | None = None)
         )
     if provider == "openai":
         return _openai_model(name, spec)
+    if provider == "student":
+        return _student_model(name, spec, settings)
     return _local_model(name, spec, settings or get_settings())
 
 
@@ -179,6 +185,25 @@ def _local_model(name: str, spec: ChatModelSpec, settings: KedrecSettings) -> Ba
     return LocalChatModel(
         model_path=str(folder),
         model_name=label,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+    )
+
+
+def _student_model(
+    name: str, spec: ChatModelSpec, settings: KedrecSettings | None
+) -> BaseChatModel:
+    """A student folder as a LocalChatModel (checked now, weights loaded on first use)."""
+    from llm.student import StudentChatModel, read_student_info
+
+    folder = Path(name).expanduser()
+    read_student_info(folder)  # a malformed folder fails here, in one line naming the fix
+    logger.info("chat model student:%s", folder)
+    return StudentChatModel(
+        model_path=str(folder),
+        student_dir=str(folder),
+        cache_dir=str(settings.cache_dir) if settings is not None else None,
+        model_name=f"student:{folder.name}",
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
     )

@@ -121,6 +121,7 @@ def loaded_graph(
         load_online(driver, settings.neo4j.database, plan, names, details=target_details)
     return plan
 
+
 @pytest.fixture(scope="session")
 def graph_tools(driver, settings, loaded_graph) -> GraphTools:  # type: ignore[no-untyped-def]
     """Unmasked graph tools on the test database holding the real DRKG slice."""

@@ -217,7 +217,7 @@ def test_recommend_resolves_names_and_prints_answer(
 ) -> None:
     import agent.run
 
-    monkeypatch.setattr(agent.run, "run_teacher", fake_run)
+    monkeypatch.setattr(agent.run, "run_set", fake_run)
     app = typer.Typer()
     app.command("recommend")(recommend_command)
     app.command("chat")(chat_command)
@@ -268,7 +268,7 @@ def test_teacher_collect_command(
     import agent.run
     from tasks.task_sets import write_task_sets
 
-    monkeypatch.setattr(agent.run, "run_teacher", fake_run)
+    monkeypatch.setattr(agent.run, "run_set", fake_run)
     sets, out = tmp_path / "sets.jsonl", tmp_path / "out.jsonl"
     write_task_sets([adhoc_set(i) for i in range(3)], sets)
     args = [
@@ -296,7 +296,7 @@ def test_teacher_collect_command(
 def test_langgraph_json_graphs_import() -> None:
     config = json.loads((REPO / "langgraph.json").read_text())
     assert config["dependencies"] == ["."] and config["env"] == ".env"
-    assert set(config["graphs"]) == {"teacher", "chat"}
+    assert set(config["graphs"]) == {"teacher", "chat", "plan", "student"}
     for name, target in config["graphs"].items():
         path, _, attribute = target.partition(":")
         spec = importlib.util.spec_from_file_location(f"langgraph_json_{name}", REPO / path)

@@ -137,10 +137,10 @@ def test_literature_steps_return_document_ids(
     assert all(s.ok and not s.skipped for s in literature)
     passages = [p for s in literature for p in s.result["passages"]]
     assert passages and all(len(s.result["passages"]) <= 3 for s in literature)
-    text = render_bundle(bundle)
+    text = render_bundle(bundle, 100_000)
     for passage in passages:
         assert passage["doc_id"] in text
     again = build_evidence_bundle(
         task_set, tools, literature_source="both", limits=limits, literature_index=small_index
     )
-    assert render_bundle(again) == text
+    assert render_bundle(again, 100_000) == text

@@ -118,3 +118,37 @@ def test_stats_report_sources_and_size(index: LiteratureIndex) -> None:
     assert set(stats["documents_by_source"]) == {"CT", "PMC"}
     assert stats["size_bytes"] > 0
     assert stats["last_ingest"]["table"] == index.name
+
+
+def test_focused_ingest_adds_only_the_focus_then_the_rest(
+    tmp_path: Path, subset_items: list[CorpusItem], matcher: DrugMatcher
+) -> None:
+    """A focus on a few drugs gives a quick partial index; a run without it completes it."""
+    items = subset_items[:40]
+    named = [
+        set(matcher.find(f"{i.document.title}\n{i.document.text}")) for i in items if i.document
+    ]
+    focus_drug = sorted(set.union(*named))[0]
+    wanted = sum(focus_drug in drugs for drugs in named)
+    index = LiteratureIndex(tmp_path / "focus")
+    first = index.ingest(items, matcher.find, focus={focus_drug})
+    assert first.added_docs == wanted > 0
+    assert first.focus_drugs == 1
+    assert first.outside_focus == sum(first.kept.values()) - wanted
+    second = index.ingest(items, matcher.find)
+    assert second.already_indexed == wanted
+    assert second.added_docs == sum(second.kept.values()) - wanted
+    assert second.focus_drugs is None and second.outside_focus == 0
+
+
+def test_focus_drugs_option_reads_ids_and_files(tmp_path: Path) -> None:
+    from literature.cli import parse_focus
+
+    assert parse_focus("DB00331, Compound::DB00945") == {"DB00331", "DB00945"}
+    listed = tmp_path / "drugs.txt"
+    listed.write_text("Compound::DB00331\nDB01136\n\n")
+    assert parse_focus(f"@{listed}") == {"DB00331", "DB01136"}
+    with pytest.raises(LiteratureError, match="missing"):
+        parse_focus(f"@{tmp_path / 'nope.txt'}")
+    with pytest.raises(LiteratureError, match="names no drug"):
+        parse_focus(" , ")

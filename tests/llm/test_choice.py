@@ -28,12 +28,16 @@ from llm.local_model import LocalBackend, ensure_smollm2, load_backend
 # --- the rules, without a model --------------------------------------------------------------
 
 
-def _scores(logliks: Sequence[float], n_tokens: Sequence[int], priors=None) -> OptionScores:  # type: ignore[no-untyped-def]
-    priors = priors or [None] * len(logliks)
+def _scores(
+    logliks: Sequence[float], n_tokens: Sequence[int], priors: Sequence[float] | None = None
+) -> OptionScores:
+    prior_values: Sequence[float | None] = priors if priors is not None else [None] * len(logliks)
     return OptionScores(
         tuple(
             OptionScore(f"option {i}", loglik, n, prior)
-            for i, (loglik, n, prior) in enumerate(zip(logliks, n_tokens, priors, strict=True))
+            for i, (loglik, n, prior) in enumerate(
+                zip(logliks, n_tokens, prior_values, strict=True)
+            )
         )
     )
 
@@ -232,8 +236,8 @@ def test_option_tokens_are_exactly_the_suffix(smollm2: LocalBackend) -> None:
         ids = tokenizer(whole, add_special_tokens=False)["input_ids"]
 
         assert context + continuation == ids  # nothing dropped, no merge broken
-        assert tokenizer.decode(continuation).endswith(option + "\n")
-        assert prompt.startswith(tokenizer.decode(context))
+        assert str(tokenizer.decode(continuation)).endswith(option + "\n")
+        assert prompt.startswith(str(tokenizer.decode(context)))
         assert (context, continuation) == encode_continuation(
             _SlowTokenizer(tokenizer),  # type: ignore[arg-type]
             prompt,

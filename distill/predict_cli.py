@@ -1,0 +1,101 @@
+"""``kedrec distill predict``: the student over many task sets, one record per set (resumable).
+
+The collector of the teacher (:func:`agent.collect.collect`) with the student as the runner:
+the same evidence bundle per set (masked with its hidden pairs, stored in the record), one
+plan-mode answer, the same citation checks, the same kill-safe JSONL and summary. Records are
+:class:`~agent.trajectory.TrajectoryRecord` lines whose ``model`` is ``student:<folder>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, cast, get_args
+
+import typer
+
+from kedrec.console import console
+from kedrec.errors import ConfigError
+from kedrec.settings import LiteratureSource
+
+
+def version_warnings(student_dir: Path) -> list[str]:
+    """Where the student was trained on another prompt or evidence bundle than runs now.
+
+    Args:
+        student_dir: The student folder (its ``student.json`` is read).
+
+    Returns:
+        One line per mismatch (``prompt_version``, ``bundle_version``); empty when they match
+        or were not recorded.
+    """
+    from agent.prompts import PROMPT_VERSION
+    from evidence.bundle import bundle_version
+    from evidence.limits import default_limits
+    from llm.student import read_student_info
+
+    info = read_student_info(student_dir)
+    current = {"prompt_version": PROMPT_VERSION, "bundle_version": bundle_version(default_limits())}
+    return [
+        f"{student_dir} was trained on {key} {info[key]}, this checkout uses {now}: its "
+        "prompt differs from what it learned (train again, or check out its version)"
+        for key, now in current.items()
+        if info.get(key) and info[key] != now
+    ]
+
+
+def predict_command(
+    model: Annotated[
+        str, typer.Option("--model", help="The student: student:DIR (`kedrec distill train`).")
+    ],
+    sets: Annotated[Path, typer.Option("--sets", help="Task sets (JSONL) to answer.")],
+    out: Annotated[Path, typer.Option("--out", help="Prediction file (JSONL); resumed.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N sets.")] = None,
+    literature_source: Annotated[
+        str | None,
+        typer.Option(help="Literature in the evidence bundle: ct, pmc, both or none."),
+    ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="On resume, run again the sets whose last record failed (the last one counts).",
+        ),
+    ] = False,
+) -> None:
+    """Answer task sets with the student (plan mode) and append one record per set."""
+    from agent.collect import collect, summary_table
+    from agent.context import AgentContext
+    from distill.student import run_student, student_context, student_dir_of
+
+    student_dir = student_dir_of(model)
+    if literature_source is not None and literature_source not in get_args(LiteratureSource):
+        raise ConfigError("--literature-source must be ct, pmc, both or none")
+    for warning in version_warnings(student_dir):  # also checks the folder (one-line errors)
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    context = student_context(student_dir, AgentContext())
+    if literature_source is not None:  # set after construction: a flag beats KEDREC_AGENT_*
+        context.literature_source = cast(LiteratureSource, literature_source)
+    report = collect(
+        sets,
+        out,
+        context=context,
+        limit=limit,
+        run=functools.partial(run_student, student_dir=student_dir),
+        retry_failed=retry_failed,
+    )
+    if report.repaired_bytes:
+        console.print(
+            f"[yellow]repaired:[/yellow] cut a partial last line ({report.repaired_bytes} "
+            f"bytes) left by an interrupted run from {out}"
+        )
+    for set_id, reason in report.failures[:10]:
+        console.print(f"  [red]failed[/red] {set_id}: {reason}", soft_wrap=True)
+    console.print(
+        f"{report.total} sets: {report.already_done} already done, {report.attempted} run "
+        f"({report.ok} ok, {report.failed} failed, {report.correct} correct) in "
+        f"{report.seconds:.1f}s -> {out}"
+    )
+    console.print(summary_table(report.summary))
+    print(json.dumps(report.as_dict()))

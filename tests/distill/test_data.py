@@ -1,0 +1,191 @@
+"""Trajectory records → examples: the student's prompt, the loss weights, drops, leakage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.plan_answer import _turns, plan_messages
+from agent.trajectory import TrajectoryRecord
+from distill.data import DROP_REASONS, IGNORE_INDEX, build_examples
+from distill.prompting import end_of_turn, student_prompt, student_turns
+from kedrec.errors import DataFormatError, LeakageError
+from llm.choice import render_prompt
+from tasks.task_sets import TaskSet
+from tests.distill.conftest import RecordFactory, layout_reply, write_records
+
+LAMBDA = 0.25
+
+
+def build(paths: list[Path], tokenizer, sets_dir: Path, names, **kwargs):  # type: ignore[no-untyped-def]
+    options = {"max_length": 8192, "rationale_weight": LAMBDA, **kwargs}
+    return build_examples(paths, tokenizer, sets_dir=sets_dir, names=names, **options)
+
+
+def test_the_prompt_of_an_example_is_the_student_prompt(
+    trajectory_file: Path, smollm2_tokenizer, sets_dir: Path, names, good_records
+) -> None:
+    data = build([trajectory_file], smollm2_tokenizer, sets_dir, names)
+    assert [e.set_id for e in data.train] == [r.set_id for r in good_records[:4]]
+    assert [e.set_id for e in data.val] == [r.set_id for r in good_records[4:]]
+    for example, record in zip(data.train + data.val, good_records, strict=True):
+        task_set = TaskSet.model_validate(record.task_set)
+        expected = student_prompt(smollm2_tokenizer, task_set, record.evidence_text)
+        assert example.prompt == expected
+        # what plan mode renders for a local model, byte for byte
+        plan_turns = _turns(plan_messages(task_set, record.evidence_text, False))
+        assert student_turns(task_set, record.evidence_text) == plan_turns
+        assert expected == render_prompt(smollm2_tokenizer, plan_turns, "")
+        assert record.evidence_text in expected and "relevant drug for this disease" not in expected
+        assert expected.endswith("<|im_start|>assistant\n")
+        assert example.completion.startswith(f"Choice: {task_set.answer.name}\nMechanism: ")
+        assert example.completion.endswith("<|im_end|>") and end_of_turn(smollm2_tokenizer) == (
+            "<|im_end|>"
+        )
+        text = smollm2_tokenizer.decode(example.input_ids)
+        assert text == example.prompt + example.completion
+
+
+def test_per_token_weights_choice_one_rest_lambda_prompt_masked(
+    trajectory_file: Path, smollm2_tokenizer, sets_dir: Path, names
+) -> None:
+    data = build([trajectory_file], smollm2_tokenizer, sets_dir, names)
+    tokenizer = smollm2_tokenizer
+    for example in data.train + data.val:
+        prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+        n = len(prompt_ids)
+        assert example.n_prompt == n and example.input_ids[:n] == prompt_ids
+        assert example.labels[:n] == [IGNORE_INDEX] * n and example.weights[:n] == [0.0] * n
+        completion = example.input_ids[n:]
+        assert example.labels[n:] == completion, "labels are the completion's ids (unshifted)"
+        weights = example.weights[n:]
+        choice = [t for t, w in zip(completion, weights, strict=True) if w == 1.0]
+        # the name with the prefix's space merged into its first token, then the newline
+        assert tokenizer.decode(choice) == f" {example.task_set.answer.name}\n"
+        assert weights[: weights.index(1.0)] == [LAMBDA, LAMBDA], "'Choice' and ':' weigh λ"
+        ones = [i for i, w in enumerate(weights) if w == 1.0]
+        assert ones == list(range(ones[0], ones[0] + len(ones))), "one contiguous span"
+        assert all(w == LAMBDA for i, w in enumerate(weights) if i not in ones)
+        assert tokenizer.decode(completion[-1:]) == "<|im_end|>" and weights[-1] == LAMBDA
+        assert example.n_choice == len(ones)
+
+
+def test_every_drop_is_counted_by_reason(
+    make_record: RecordFactory,
+    real_sets: dict[str, list[TaskSet]],
+    good_records: list[TrajectoryRecord],
+    smollm2_tokenizer,
+    sets_dir: Path,
+    names,
+    tmp_path: Path,
+) -> None:
+    train, val, test = real_sets["train"], real_sets["val"], real_sets["test"]
+    first = train[0]
+    adhoc = train[1].model_copy(update={"set_id": "adhoc-0123456789ab"})
+    records = [
+        make_record(first, first.distractor.name),  # superseded by the good record below
+        good_records[0],
+        make_record(train[1], reply=None),  # failed
+        make_record(train[2], reply=layout_reply("insufficient evidence")),  # abstained
+        make_record(train[3], train[3].distractor.name),  # wrong choice
+        make_record(val[0], None, val[0].answer.id, "PMID:99999999"),  # invented citation
+        make_record(val[1], evidence=False),  # no evidence
+        make_record(test[0]),  # a test set
+        make_record(adhoc, label_known=False),  # an ad-hoc set (recommend)
+    ]
+    path = write_records(records, tmp_path / "mixed.jsonl")
+    other = write_records(
+        [make_record(train[2], train[2].distractor.name, rationalize=True)],  # told the label
+        tmp_path / "rationalized.jsonl",
+    )
+    data = build([path, other], smollm2_tokenizer, sets_dir, names)
+    report = data.report
+    assert report.records == 10
+    assert dict(report.dropped) == {
+        "superseded": 1,
+        "failed": 1,
+        "abstained": 1,
+        "wrong_choice": 1,
+        "invalid_citations": 1,
+        "no_evidence": 1,
+        "held_out_split": 1,
+        "label_unknown": 1,
+    }
+    assert report.kept == {"train": 2}
+    assert [e.set_id for e in data.train] == [first.set_id, train[2].set_id]
+    assert data.train[1].rationalized and data.train[1].completion.startswith(
+        f"Choice: {train[2].answer.name}\n"
+    ), "a rationalized record is kept, its choice is the label"
+    assert report.kept_strict == {"train": 2} and report.kept_with_cleaned == {"train": 2, "val": 1}
+    assert set(report.as_dict()["dropped"]) == set(DROP_REASONS)
+    table = report.table()
+    assert table.row_count == 2 + len(DROP_REASONS) + 2
+
+    cleaned = build([path, other], smollm2_tokenizer, sets_dir, names, keep_cleaned=True)
+    assert cleaned.report.kept == {"train": 2, "val": 1} and cleaned.report.kept_cleaned == 1
+    assert "invalid_citations" not in +cleaned.report.dropped
+    (example,) = cleaned.val
+    assert "99999999" not in example.completion and val[0].answer.id in example.completion
+
+    short = build([path, other], smollm2_tokenizer, sets_dir, names, max_length=1024)
+    assert short.report.dropped["too_long"] == 2 and not short.train, "never truncated"
+    assert min(short.report.prompt_tokens) > 1024
+
+
+def test_a_test_disease_in_training_data_is_refused(
+    make_record: RecordFactory,
+    real_sets: dict[str, list[TaskSet]],
+    smollm2_tokenizer,
+    sets_dir: Path,
+    names,
+    tmp_path: Path,
+) -> None:
+    (held,) = real_sets["test"]
+    assert held.disease.id == "Disease::DOID:10534"  # stomach cancer
+    leaked = held.model_copy(update={"split": "train", "set_id": "crafted-leak"})
+    path = write_records([make_record(leaked)], tmp_path / "leak.jsonl")
+    with pytest.raises(LeakageError) as caught:
+        build([path], smollm2_tokenizer, sets_dir, names)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "train set crafted-leak is about Disease::DOID:10534, a test disease" in message
+    assert "set drkg-0389bde505d6" in message and "--sets" in message
+
+    # the same disease under its MeSH ID, and a held-out set that never names that ID:
+    # the disease groups (DO -> MeSH cross-references) still join them
+    mesh = "Disease::MESH:D013274"
+    only_doid = held.model_copy(
+        update={"hidden_pairs": [p for p in held.hidden_pairs if p[1] != mesh]}
+    )
+    other_dir = tmp_path / "sets"
+    other_dir.mkdir()
+    (other_dir / "test.jsonl").write_text(only_doid.model_dump_json() + "\n")
+    twin = real_sets["train"][0].model_copy(
+        update={
+            "disease": held.disease.model_copy(update={"id": mesh}),
+            "hidden_pairs": [(c.id, mesh) for c in real_sets["train"][0].candidates],
+        }
+    )
+    record = make_record(real_sets["train"][0]).model_copy(
+        update={"task_set": twin.model_dump(mode="json")}
+    )
+    path = write_records([record], tmp_path / "twin.jsonl")
+    with pytest.raises(LeakageError, match="about Disease::MESH:D013274, a test disease"):
+        build([path], smollm2_tokenizer, other_dir, names)
+
+
+def test_a_sets_folder_without_held_out_sets_is_refused(
+    trajectory_file: Path, smollm2_tokenizer, names, tmp_path: Path
+) -> None:
+    with pytest.raises(DataFormatError, match="no test.jsonl or benchmark.jsonl"):
+        build([trajectory_file], smollm2_tokenizer, tmp_path, names)
+
+
+def test_a_malformed_trajectory_line_names_file_and_line(
+    trajectory_file: Path, smollm2_tokenizer, sets_dir: Path, names, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(trajectory_file.read_text() + '{"status": "ok", "cut')
+    with pytest.raises(DataFormatError, match=r"broken.jsonl:7: not a trajectory record"):
+        build([broken], smollm2_tokenizer, sets_dir, names)
