@@ -39,6 +39,7 @@ from agent.prompts import (
 from agent.records import INSUFFICIENT, ChoiceScores, FinalAnswer, TokenUsage
 from agent.sections import (
     CHOICE_LABEL,
+    CITATIONS_LABEL,
     LABELS,
     RATIONALE_LABEL,
     layout,
@@ -46,6 +47,7 @@ from agent.sections import (
     render_sections,
 )
 from agent.state import AgentTask
+from evidence.ids import find_ids
 from tasks.task_sets import NamedEntity, TaskSet
 
 CHOICE_PREFIX = f"{CHOICE_LABEL}: "
@@ -179,8 +181,9 @@ def _local_answer(
         chosen = INSUFFICIENT if abstain else task_set.candidates[best.index].id
     name = next((c.name for c in task_set.candidates if c.id == chosen), INSUFFICIENT)
     prefill = f"{CHOICE_PREFIX}{name}\n"
+    cited = citation_choices(str(messages[-1].content), task_set)
     generated = generate_fields(
-        model.backend, _turns(messages), prefill, field_budgets(context.max_tokens)
+        model.backend, _turns(messages), prefill, field_budgets(context.max_tokens, cited)
     )
     text = prefill + generated.text
     tokens = TokenUsage(input_tokens=generated.prompt_tokens, output_tokens=generated.new_tokens)
@@ -192,18 +195,35 @@ def _local_answer(
     )
 
 
-def field_budgets(max_tokens: int) -> list[Any]:
+MAX_CITATION_CHOICES = 40
+"""The evidence IDs a local model chooses its citations from (first shown first)."""
+
+CITATIONS_PICKED = 3
+"""How many IDs a local model cites."""
+
+
+def citation_choices(prompt: str, task_set: TaskSet) -> tuple[str, ...]:
+    """The IDs the instruction's evidence shows, in order, without the task's own IDs."""
+    own = {task_set.disease.id, *(c.id for c in task_set.candidates)}
+    shown = [found for _, _, found in find_ids(prompt) if found not in own]
+    return tuple(dict.fromkeys(shown))[:MAX_CITATION_CHOICES]
+
+
+def field_budgets(max_tokens: int, citations: tuple[str, ...] = ()) -> list[Any]:
     """The fields after the choice with their token budgets: ``max_tokens`` split so the
-    rationale gets twice a domain answer's share and the citations one share.
+    rationale gets twice a domain answer's share. Citations are picked among ``citations``
+    (the evidence's IDs) by likelihood, so they always verify; with none, written freely.
     """
     from llm.prefill import FieldSpec
 
     labels = [label for label in LABELS if label != CHOICE_LABEL]
     weights = [2 if label == RATIONALE_LABEL else 1 for label in labels]
     unit = max_tokens / sum(weights)
-    return [
-        FieldSpec(label, max(8, int(unit * w))) for label, w in zip(labels, weights, strict=True)
-    ]
+    specs = []
+    for label, weight in zip(labels, weights, strict=True):
+        choices = citations if label == CITATIONS_LABEL else ()
+        specs.append(FieldSpec(label, max(8, int(unit * weight)), choices, CITATIONS_PICKED))
+    return specs
 
 
 def _structured_answer(
@@ -218,8 +238,12 @@ def _structured_answer(
     schema = choice_schema(names, list(QUESTION_IDS))
     try:
         data, usage = structured_answer(model, messages, schema)
-    except StructuredOutputUnsupported:
-        return _text_answer(model, messages, task_set, context)
+    except StructuredOutputUnsupported as refused:  # refused, or a reply that is not the JSON
+        result = _text_answer(model, messages, task_set, context)
+        spent = getattr(refused, "usage", {}) or {}
+        result.tokens.input_tokens += int(spent.get("input_tokens", 0))
+        result.tokens.output_tokens += int(spent.get("output_tokens", 0))
+        return result
     choice = coerce_choice(data.get("choice", ""), task_set.candidates)
     if context.rationalize:
         choice = task_set.answer.id

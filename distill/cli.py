@@ -19,6 +19,12 @@ from kedrec.settings import cli_default, get_settings
 
 distill_app = typer.Typer(no_args_is_help=True)
 
+
+@distill_app.callback()
+def distill_callback() -> None:
+    """Distil the teacher's trajectories into a LoRA student."""
+
+
 _HELP = config_help()
 
 
@@ -87,7 +93,9 @@ def train_command(
     ],
     epochs: Annotated[float | None, typer.Option(help=_help("epochs"))] = None,
     max_steps: Annotated[int | None, typer.Option(help=_help("max_steps"))] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr", help=_help("learning_rate"))] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--lr", help=_help("learning_rate"))
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help=_help("batch_size"))] = None,
     grad_accum: Annotated[int | None, typer.Option(help=_help("grad_accum"))] = None,
     lora_r: Annotated[int | None, typer.Option(help=_help("lora_r"))] = None,

@@ -192,9 +192,8 @@ class StudentConfig:
             ConfigError: A value is out of range or inconsistent with another.
         """
         self.target_modules = tuple(self.target_modules)
-        positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "threads")
-        positive += ("eval_steps", "save_steps", "logging_steps", "save_total_limit")
-        for name in positive:
+        positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "threads", "eval_steps")
+        for name in (*positive, "save_steps", "logging_steps", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"StudentConfig.{name} must be at least 1")
         if not 0 <= self.lora_dropout < 1:

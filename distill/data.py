@@ -492,7 +492,9 @@ def build_examples(
             task_set = task_sets[id(record)]
             if task_set.split in TRAIN_SPLITS:
                 guard.check(task_set)
-            example, reasons = _example_of(record, task_set, tokenizer, max_length, rationale_weight)
+            example, reasons = _example_of(
+                record, task_set, tokenizer, max_length, rationale_weight
+            )
             if _count(report, record, example, reasons):
                 assert example is not None
                 (data.train if example.split == "train" else data.val).append(example)
@@ -522,13 +524,14 @@ def _example_of(
         reasons.append("held_out_split")
     if not record.evidence_text:
         return None, [*reasons, "no_evidence"]
-    answer: FinalAnswer | None = record.answer
+    answer: FinalAnswer = record.answer
     invalid = citations_invalid(record)
     if invalid:
         reasons.append("invalid_citations")
-        answer = cleaned_answer(record)
-        if answer is None:  # cannot be cleaned: no recorded bundle
+        cleaned = cleaned_answer(record)
+        if cleaned is None:  # cannot be cleaned: no recorded bundle
             return None, reasons
+        answer = cleaned
     if not record.rationalized and record.choice_id != task_set.answer.id:
         reasons.append("wrong_choice")
     prompt = student_prompt(tokenizer, task_set, record.evidence_text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import Annotated, Any, cast, get_args
 
 import typer
 
@@ -20,28 +20,49 @@ from kedrec.errors import ConfigError
 from kedrec.settings import LiteratureSource
 
 
+def trained_versions(info: dict[str, Any]) -> dict[str, set[str]]:
+    """The prompt and bundle versions a student was trained on, from its ``student.json``.
+
+    Reads the trainer's layout (``prompt.prompt_version``, ``records.bundle_versions``) and
+    the flat one (``prompt_version``, ``bundle_version``); a version not recorded is left out.
+    """
+    prompt = info.get("prompt")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    records = info.get("records")
+    records = records if isinstance(records, dict) else {}
+    found = {
+        "prompt_version": {info.get("prompt_version"), prompt.get("prompt_version")},
+        "bundle_version": {info.get("bundle_version"), *(records.get("bundle_versions") or {})},
+    }
+    return {key: {str(v) for v in values if v} for key, values in found.items() if values - {None}}
+
+
 def version_warnings(student_dir: Path) -> list[str]:
     """Where the student was trained on another prompt or evidence bundle than runs now.
 
     Args:
-        student_dir: The student folder (its ``student.json`` is read).
+        student_dir: The student folder (its ``student.json`` is read and checked).
 
     Returns:
-        One line per mismatch (``prompt_version``, ``bundle_version``); empty when they match
-        or were not recorded.
+        One line per mismatch (prompt version, bundle version); empty when they match or
+        were not recorded.
+
+    Raises:
+        StudentModelError: The folder is malformed (``llm.student.read_student_info``).
     """
     from agent.prompts import PROMPT_VERSION
     from evidence.bundle import bundle_version
     from evidence.limits import default_limits
     from llm.student import read_student_info
 
-    info = read_student_info(student_dir)
+    trained = trained_versions(read_student_info(student_dir))
     current = {"prompt_version": PROMPT_VERSION, "bundle_version": bundle_version(default_limits())}
     return [
-        f"{student_dir} was trained on {key} {info[key]}, this checkout uses {now}: its "
-        "prompt differs from what it learned (train again, or check out its version)"
+        f"{student_dir} was trained on {key} {', '.join(sorted(trained[key]))}, this checkout "
+        f"uses {now}: it reads another prompt than it learned (train again, or check out its "
+        "version)"
         for key, now in current.items()
-        if info.get(key) and info[key] != now
+        if trained.get(key) and now not in trained[key]
     ]
 
 

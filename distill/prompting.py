@@ -49,7 +49,9 @@ def student_turns(task_set: TaskSet, evidence_text: str) -> list[dict[str, str]]
     return turns_of(plan_messages(task_set, evidence_text, rationalize=False))
 
 
-def student_prompt(tokenizer: PreTrainedTokenizerBase, task_set: TaskSet, evidence_text: str) -> str:
+def student_prompt(
+    tokenizer: PreTrainedTokenizerBase, task_set: TaskSet, evidence_text: str
+) -> str:
     """The text the student reads before its answer: chat template + generation prompt.
 
     Args:

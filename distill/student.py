@@ -14,8 +14,9 @@ A student never rationalizes: it is never told the label. :func:`run_student` an
 context says; a caller invoking :func:`build_student_graph`'s graph itself (LangGraph Studio)
 must pass such a context too (``rationalize`` defaults to off).
 
-``langgraph.json`` serves :data:`graph` as ``student``: a graph factory on the folder named by
-``KEDREC_STUDENT_DIR``, built on first use (importing this module needs no student).
+``langgraph.json`` serves :data:`graph` as ``student``: the compiled plan graph whose model is
+the folder named by ``KEDREC_STUDENT_DIR``, read and loaded at the first answer (importing
+this module needs no student; without the variable a run fails at its answer, in one line).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
 from agent.context import AgentContext
 from agent.defaults import default_model
 from agent.plan import build_plan_graph, run_plan
@@ -35,6 +34,8 @@ from agent.records import TeacherRun
 from evidence.bundle import EvidenceBundle
 from graph_store.tools import GraphTools
 from kedrec.errors import ConfigError
+from llm.local_model import LocalBackend
+from llm.student import StudentChatModel, load_student_backend
 from tasks.task_sets import TaskSet
 
 STUDENT_DIR_ENV = "KEDREC_STUDENT_DIR"
@@ -149,23 +150,11 @@ def run_student(
     )
 
 
-_served: dict[str, Any] = {}
-_served_lock = threading.Lock()
-
-
-def graph(config: RunnableConfig | None = None) -> Any:
-    """The student graph LangGraph serves (``langgraph.json``: ``student``), on
-    ``KEDREC_STUDENT_DIR``; a graph factory, so nothing loads when the module is imported.
-
-    Args:
-        config: The run's ``RunnableConfig`` (LangGraph passes it; unused).
-
-    Returns:
-        The compiled student graph (one per folder and process).
+def served_student_dir() -> Path:
+    """The student folder of the served graph: ``KEDREC_STUDENT_DIR``.
 
     Raises:
         ConfigError: ``KEDREC_STUDENT_DIR`` is not set.
-        StudentModelError: The folder is malformed.
     """
     folder = os.environ.get(STUDENT_DIR_ENV, "").strip()
     if not folder:
@@ -173,7 +162,37 @@ def graph(config: RunnableConfig | None = None) -> Any:
             f"{STUDENT_DIR_ENV} is not set: point it at a student folder (`kedrec distill "
             "train --out DIR`) to serve the student graph"
         )
-    with _served_lock:
-        if folder not in _served:
-            _served[folder] = build_student_graph(Path(folder).expanduser())
-        return _served[folder]
+    return Path(folder).expanduser()
+
+
+_served_lock = threading.Lock()
+
+
+class EnvStudentChatModel(StudentChatModel):
+    """The served graph's model: the student in ``KEDREC_STUDENT_DIR``, read at first answer.
+
+    So the module-level :data:`graph` is a real compiled graph at import (LangGraph loads the
+    module to serve it) without a student; a run without the variable fails at its answer
+    with the one-line :class:`~kedrec.errors.ConfigError`, recorded as the run's failure.
+    """
+
+    student_dir: str = f"${STUDENT_DIR_ENV}"
+    model_path: str = f"${STUDENT_DIR_ENV}"
+    model_name: str = "student"
+
+    @property
+    def backend(self) -> LocalBackend:
+        """The student in ``KEDREC_STUDENT_DIR``, loaded on first use (then kept)."""
+        with _served_lock:
+            if self._backend is None:
+                folder = served_student_dir()
+                self._backend = load_student_backend(folder, self.num_threads)
+                self.model_name = f"student:{folder.name}"
+            return self._backend
+
+
+graph = build_plan_graph(model=EnvStudentChatModel(), name="KEDRec student")
+"""The student graph LangGraph serves (``langgraph.json``: ``student``): the plan graph on the
+settings' Neo4j and index, with the student in ``KEDREC_STUDENT_DIR`` (loaded at first answer;
+unset, the run fails there with a one-line error). Invoke it with a plan-mode context
+(:func:`student_context`); ``rationalize`` must stay off."""

@@ -128,7 +128,6 @@ def train_student(
         DataFormatError: Bad trajectory files, or no training example survives the filters.
         LeakageError: A train or val record is about a test or benchmark disease.
     """
-    import torch
     from transformers import AutoTokenizer
 
     from kedrec.settings import get_settings
@@ -137,7 +136,6 @@ def train_student(
     layout = StudentLayout(out_dir)
     if not dry_run:
         _check_out_dir(layout, config, resume)
-    torch.set_num_threads(config.threads)
     base_dir = resolve_base(config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     if not tokenizer.chat_template:
@@ -156,9 +154,46 @@ def train_student(
     layout.data_report.write_text(json.dumps(data.report.as_dict(), indent=2) + "\n")
     if dry_run:
         return TrainResult(layout=layout, report=data.report, tokenizer=tokenizer)
+    return train_examples(
+        data,
+        out_dir,
+        config,
+        base_dir=base_dir,
+        tokenizer=tokenizer,
+        sets_dir=sets_dir,
+        resume=resume,
+        callbacks=callbacks,
+        printer=printer,
+    )
+
+
+def train_examples(
+    data: StudentData,
+    out_dir: Path,
+    config: StudentConfig,
+    *,
+    base_dir: Path,
+    tokenizer: Any,
+    sets_dir: Path,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    printer: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train on examples already built (:func:`distill.data.build_examples`) and write the folder.
+
+    :func:`train_student` is this after reading the trajectories; call it directly to train on
+    examples of your own (``student.json`` records ``data.report``).
+
+    Raises:
+        ConfigError: As :func:`train_student`.
+        DataFormatError: No training example.
+    """
+    layout = StudentLayout(out_dir)
+    _check_out_dir(layout, config, resume)
     if not data.train:
         raise DataFormatError(_no_examples(data.report))
-    if not layout.train_config.exists():
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not (resume and layout.train_config.exists()):  # a resumed run keeps the first config
         layout.train_config.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return _train(data, layout, config, base_dir, tokenizer, sets_dir, resume, callbacks, printer)
 
@@ -227,6 +262,7 @@ def _train(
         WeightedLossTrainer,
     )
 
+    torch.set_num_threads(config.threads)
     cuda = torch.cuda.is_available()
     bf16 = config.bf16(cuda, cuda and torch.cuda.is_bf16_supported())
     set_seed(config.seed)
@@ -323,7 +359,8 @@ def _train(
     final_eval: dict[str, Any] = {}
     if has_eval and state.best_metric is None:  # training ended before any evaluation
         final_eval = trainer.evaluate()
-    trainer.model.save_pretrained(str(layout.adapter))
+    trained: Any = trainer.model  # the PeftModel (the best checkpoint's adapter when validated)
+    trained.save_pretrained(str(layout.adapter))
     tokenizer.save_pretrained(str(layout.adapter))
     metrics: dict[str, Any] = {
         "steps": state.global_step,
@@ -345,9 +382,9 @@ def _train(
         "total_parameters": total,
         "early_stopped": bool(stopping) and state.global_step < state.max_steps,
     }
-    model_out = trainer.model
+    model_out = trained
     if config.merge:
-        model_out = trainer.model.merge_and_unload()
+        model_out = trained.merge_and_unload()
         model_out.save_pretrained(str(layout.merged))
         tokenizer.save_pretrained(str(layout.merged))
     student = student_record(

@@ -74,6 +74,7 @@ class WeightedCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:
+        """Tensors of shape ``(batch, longest example)``; padding is masked and weighs 0."""
         longest = max(example.n_tokens for example in examples)
         rows: dict[str, list[list[Any]]] = {
             "input_ids": [],
@@ -190,10 +191,10 @@ class WeightedLossTrainer(Trainer):
             accuracy = selection_accuracy(
                 self.model, self.processing_class, self.selection_examples, self.selection_rule
             )
-            output.metrics[f"{prefix}_{SELECTION_METRIC}"] = accuracy
-            output.metrics[f"{prefix}_selection_seconds"] = round(
-                time.perf_counter() - started, 2
-            )
+            metrics = output.metrics if output.metrics is not None else {}
+            metrics[f"{prefix}_{SELECTION_METRIC}"] = accuracy
+            metrics[f"{prefix}_selection_seconds"] = round(time.perf_counter() - started, 2)
+            output = output._replace(metrics=metrics)
         return output
 
 

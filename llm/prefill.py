@@ -29,6 +29,11 @@ class FieldSpec:
 
     label: str
     max_tokens: int
+    choices: tuple[str, ...] = ()
+    """When given, the field is not written freely: the ``pick`` choices the model finds most
+    likely (mean log-probability per token) fill it, joined by ``", "`` — e.g. citations
+    chosen among the IDs the evidence shows, so a small model cannot invent one."""
+    pick: int = 3
 
 
 @dataclass
@@ -91,6 +96,12 @@ def generate_fields(
             label = f"{spec.label}: "
             pieces.append(label)
             logits = feed(_ids_of(tokenizer, label))
+            if spec.choices:
+                chosen = _pick(model, cache, logits, tokenizer, spec.choices, spec.pick)
+                pieces.append(", ".join(chosen) + "\n")
+                _crop(cache, len(prompt_ids))
+                logits = feed(_ids_of(tokenizer, "".join(pieces)))
+                continue
             generated: list[int] = []
             for _ in range(spec.max_tokens):
                 next_id = _greedy(logits, used)
@@ -111,6 +122,33 @@ def generate_fields(
     return FieldsResult(
         text="".join(pieces).rstrip("\n"), prompt_tokens=len(prompt_ids), new_tokens=new_tokens
     )
+
+
+def _pick(
+    model: Any, cache: Any, logits: Any, tokenizer: Any, choices: Sequence[str], pick: int
+) -> list[str]:
+    """The ``pick`` choices with the highest mean log-probability as the next text, in the
+    order they were given (each scored on the shared cache, cropped back after it).
+    """
+    import torch
+
+    start = cache.get_seq_length()
+    scored: list[tuple[float, int]] = []
+    for position, choice in enumerate(dict.fromkeys(choices)):
+        ids = _ids_of(tokenizer, choice)
+        if not ids:
+            continue
+        out = model(
+            input_ids=torch.tensor([ids], device=logits.device), cache=cache, use_cache=True
+        )
+        step = torch.cat([logits.unsqueeze(0), out.logits[0, :-1].float()], dim=0)
+        logprobs = torch.log_softmax(step, dim=-1)
+        targets = torch.tensor(ids, device=logits.device).unsqueeze(-1)
+        scored.append((float(logprobs.gather(-1, targets).mean()), position))
+        _crop(cache, start)
+    best = sorted(scored, reverse=True)[:pick]
+    ordered = list(dict.fromkeys(choices))
+    return [ordered[position] for _, position in sorted(best, key=lambda item: item[1])]
 
 
 def _ids_of(tokenizer: Any, text: str) -> list[int]:

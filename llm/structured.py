@@ -57,6 +57,11 @@ class StructuredOutputInvalid(StructuredOutputUnsupported):
         self.usage = usage or {}
 
 
+MAX_CITATIONS = 8
+"""``maxItems`` of the citation list: a grammar-constrained small model otherwise repeats an
+item until the token limit (seen with llama.cpp's server and SmolLM2)."""
+
+
 def choice_schema(candidate_names: Sequence[str], question_ids: Sequence[str]) -> dict[str, Any]:
     """The JSON schema of a teacher answer, valid for OpenAI strict mode.
 
@@ -111,6 +116,7 @@ def choice_schema(candidate_names: Sequence[str], question_ids: Sequence[str]) -
             "citations": {
                 "type": "array",
                 "items": {"type": "string"},
+                "maxItems": MAX_CITATIONS,
                 "description": "IDs of the evidence used (edge IDs, PMIDs).",
             },
         },
@@ -151,6 +157,22 @@ def structured_answer(
     )
     try:
         result = runnable.invoke(messages)
+    except openai.LengthFinishReasonError as e:  # the reply hit max_tokens inside the JSON
+        completion = e.completion
+        usage = {}
+        if completion.usage is not None:
+            usage = {
+                "input_tokens": completion.usage.prompt_tokens,
+                "output_tokens": completion.usage.completion_tokens,
+                "total_tokens": completion.usage.total_tokens,
+            }
+        text = completion.choices[0].message.content or "" if completion.choices else ""
+        raise StructuredOutputInvalid(
+            "the structured reply was cut at the token limit: raise max_tokens, or answer "
+            "in the text layout",
+            text,
+            usage,
+        ) from e
     except openai.APIStatusError as e:
         if _is_schema_rejection(e):
             raise StructuredOutputUnsupported(

@@ -2,8 +2,8 @@
 
 A student folder, as ``kedrec distill train --out DIR`` writes it::
 
-    DIR/student.json   base_model ("local:smollm2" …), base_folder, base_sha256, config,
-                       prompt_version, bundle_version, metrics
+    DIR/student.json   base_model {spec ("local:smollm2" …), folder, weights_sha256}, prompt,
+                       records, config, training … (see distill.train)
     DIR/adapter/       the LoRA adapter (peft ``save_pretrained``)
     DIR/merged/        optional: base and adapter merged into one HF folder (with tokenizer)
     DIR/README.md
@@ -46,6 +46,7 @@ STUDENT_PREFIX = "student:"
 STUDENT_FILE = "student.json"
 ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
+"""The names of ``distill.layout`` (the trainer's), which llm may not import: keep them equal."""
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -117,8 +118,26 @@ def read_student_info(folder: Path) -> dict[str, Any]:
     return info
 
 
+def base_model_of(info: dict[str, Any]) -> tuple[str, str | None, dict[str, str]]:
+    """The base of a student: ``(spec, folder, weight hashes)`` from its ``student.json``.
+
+    Reads the trainer's layout (``"base_model": {"spec", "folder", "weights_sha256"}``) and
+    the flat one (``"base_model": "local:…"``, ``"base_folder"``, ``"base_sha256"``).
+    """
+    base = info.get("base_model")
+    if isinstance(base, dict):
+        hashes = base.get("weights_sha256")
+        return (
+            str(base.get("spec") or ""),
+            str(base["folder"]) if base.get("folder") else None,
+            {str(k): str(v) for k, v in hashes.items()} if isinstance(hashes, dict) else {},
+        )
+    folder = info.get("base_folder")
+    return str(base or ""), str(folder) if folder else None, {}
+
+
 def student_base_folder(folder: Path, info: dict[str, Any], cache_dir: Path | None = None) -> Path:
-    """The HF folder the adapter applies to: ``base_folder``, else the named base model.
+    """The HF folder the adapter applies to: the recorded folder, else the named base model.
 
     ``local:smollm2`` is converted into the cache when its folder is gone (another machine, a
     cleared cache); any other base must still be where ``student.json`` says.
@@ -131,12 +150,11 @@ def student_base_folder(folder: Path, info: dict[str, Any], cache_dir: Path | No
     Raises:
         StudentModelError: The base folder is missing and cannot be rebuilt.
     """
-    recorded = info.get("base_folder")
-    base = Path(str(recorded)).expanduser() if recorded else None
+    spec, recorded, _ = base_model_of(info)
+    base = Path(recorded).expanduser() if recorded else None
     if base is not None and is_model_folder(base):
         return base
-    base_model = str(info.get("base_model") or "")
-    provider, _, name = base_model.partition(":")
+    provider, _, name = spec.partition(":")
     if provider == "local" and name.strip().lower() == SMOLLM2_NAME:
         if cache_dir is None:
             from kedrec.settings import get_settings
@@ -146,9 +164,36 @@ def student_base_folder(folder: Path, info: dict[str, Any], cache_dir: Path | No
     if provider == "local" and name and is_model_folder(Path(name).expanduser()):
         return Path(name).expanduser()
     raise StudentModelError(
-        f"the base model of {folder} ({base_model or '?'}, folder {recorded or '?'}) is not an "
-        "HF model folder here: put it back there, or train the student again on this machine"
+        f"the base model of {folder} ({spec or '?'}, folder {recorded or '?'}) is not an HF "
+        "model folder here: put it back there, or train the student again on this machine"
     )
+
+
+def check_base_weights(base: Path, expected: dict[str, str]) -> list[str]:
+    """Weight files of ``base`` whose SHA-256 differs from what the student was trained on.
+
+    Args:
+        base: The base folder the adapter is about to be applied to.
+        expected: File name → SHA-256 from ``student.json`` (nothing to check when empty).
+
+    Returns:
+        The names that differ or are missing (empty: the same base).
+    """
+    import hashlib
+
+    differing = []
+    for name, digest in sorted(expected.items()):
+        path = base / name
+        if not path.is_file():
+            differing.append(name)
+            continue
+        sha = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        if sha.hexdigest() != digest:
+            differing.append(name)
+    return differing
 
 
 _STUDENTS: dict[str, LocalBackend] = {}
@@ -181,6 +226,15 @@ def load_student_backend(
         if key in _STUDENTS:
             return _STUDENTS[key]
         base = student_base_folder(folder, info, cache_dir)
+        differing = check_base_weights(base, base_model_of(info)[2])
+        if differing:  # e.g. smollm2 converted again with other library versions
+            logger.warning(
+                "%s: the base weights %s in %s differ from those the student was trained on; "
+                "its answers may be off (train again on this base)",
+                folder,
+                ", ".join(differing),
+                base,
+            )
         try:
             from peft import PeftModel
         except ImportError as error:

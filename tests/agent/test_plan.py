@@ -169,3 +169,66 @@ def test_plan_run_with_the_local_model(
     assert run.answer.choice in {METFORMIN, CARVEDILOL, INSUFFICIENT}
     assert run.messages[-1]["data"]["content"].startswith("Choice: ")
     assert run.tokens.output_tokens > 0 and run.model_seconds > 0
+
+
+# -- OpenAI-compatible servers: structured output, and the text path when it fails ------------
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A loopback OpenAI server with the environment pointing at it."""
+    from tests.support import openai_loopback as loopback
+
+    with loopback.OpenAILoopback() as running:
+        monkeypatch.setenv("OPENAI_BASE_URL", running.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-plan")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        yield running
+
+
+def test_plan_run_with_structured_output(
+    graph_tools: GraphTools, task_set: TaskSet, openai_server
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from llm.chat_models import load_chat_model
+    from tests.support import openai_loopback as loopback
+
+    answer = {
+        "choice": "Carvedilol",
+        "confidence": 0.7,
+        "answers": {
+            q: "x" for q in ("mechanism", "clinical", "literature", "safety", "comparison")
+        },
+        "rationale": "Shared genes (Gene::150).",
+        "citations": ["Gene::150", "PMID:99999999"],
+    }
+    openai_server.script([loopback.reply(json.dumps(answer), completion_tokens=40)])
+    ctx = context(model="openai:loopback-model")
+    run = run_plan(task_set, context=ctx, graph_tools=graph_tools, model=load_chat_model(ctx))
+    assert run.status == "ok" and run.choice_id == CARVEDILOL
+    assert run.citation_check.removed == ["PMID:99999999"]
+    body = openai_server.requests[-1].body
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["choice"]["enum"] == ["Metformin", "Carvedilol", INSUFFICIENT]
+    assert run.messages[-1]["data"]["content"].startswith("Choice: Carvedilol\n")
+    assert run.tokens.output_tokens == 40
+
+
+def test_plan_run_falls_back_to_the_layout_when_the_json_is_cut(
+    graph_tools: GraphTools, task_set: TaskSet, openai_server
+) -> None:  # type: ignore[no-untyped-def]
+    from llm.chat_models import load_chat_model
+    from tests.support import openai_loopback as loopback
+
+    openai_server.script(
+        [
+            loopback.reply('{"choice": "Metformin", "citations": ["1", "1', finish_reason="length"),
+            loopback.reply(layout_reply("Metformin", "Gene::5564")),
+        ]
+    )
+    ctx = context(model="openai:loopback-model")
+    run = run_plan(task_set, context=ctx, graph_tools=graph_tools, model=load_chat_model(ctx))
+    assert run.status == "ok" and run.choice_id == METFORMIN
+    assert len(openai_server.requests) == 2
+    assert "response_format" not in openai_server.requests[-1].body

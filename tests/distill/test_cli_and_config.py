@@ -28,7 +28,9 @@ def test_every_config_field_has_help_and_the_defaults_fit_a_cpu() -> None:
     assert config.base_model == "local:smollm2" and config.max_length == 1024
     assert config.target_modules == LLAMA_TARGET_MODULES
     assert config.threads == default_threads() and not config.gradient_checkpointing
-    assert config.precision == "auto" and not config.bf16(cuda_available=False, bf16_supported=False)
+    assert config.precision == "auto" and not config.bf16(
+        cuda_available=False, bf16_supported=False
+    )
     assert config.bf16(cuda_available=True, bf16_supported=True)
     assert StudentConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 

@@ -178,7 +178,7 @@ def test_a_test_disease_in_training_data_is_refused(
 def test_a_sets_folder_without_held_out_sets_is_refused(
     trajectory_file: Path, smollm2_tokenizer, names, tmp_path: Path
 ) -> None:
-    with pytest.raises(DataFormatError, match="no test.jsonl or benchmark.jsonl"):
+    with pytest.raises(DataFormatError, match=r"no test\.jsonl or benchmark\.jsonl"):
         build([trajectory_file], smollm2_tokenizer, tmp_path, names)
 
 

@@ -1,8 +1,10 @@
 """The student: a LoRA folder loaded as a local chat model, answering in the plan graph.
 
-A tiny random LLaMA (2 layers, hidden 64, SmolLM2's tokenizer and chat template) stands in for
-the base, with a LoRA adapter whose weights are not zero (so applying it changes the logits):
-the same code paths as a real student, in seconds. The runs use the real test Neo4j.
+A tiny random LLaMA (``tiny_base`` of ``tests/distill/conftest.py``: 2 layers, hidden 64,
+SmolLM2's tokenizer and chat template) stands in for the base, with a LoRA adapter whose weights
+are not zero (so applying it changes the logits): the same code paths as a real student, in
+seconds; one student comes from the real trainer (``distill.train``). The runs use the real
+test Neo4j.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from llm.local_model import LocalChatModel, LocalModelError, ensure_smollm2, loa
 from llm.student import (
     StudentChatModel,
     StudentModelError,
+    check_base_weights,
     load_student_backend,
     read_student_info,
     student_base_folder,
@@ -70,42 +73,23 @@ def _copy_tokenizer(source: Path, target: Path) -> None:
             shutil.copy(source / name, target / name)
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random 2-layer LLaMA with SmolLM2's tokenizer files, saved as an HF folder."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    smollm2 = ensure_smollm2(get_settings().cache_dir)
-    folder = tmp_path_factory.mktemp("tiny-base")
-    _copy_tokenizer(smollm2, folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=8192,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
-
-
 def _student_info(base: Path) -> dict[str, Any]:
+    """student.json as distill.train writes it (the fields the loader and predict read)."""
+    import hashlib
+
+    weights = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in base.glob("*.safetensors")
+    }
     return {
-        "base_model": f"local:{base}",
-        "base_folder": str(base),
-        "base_sha256": "0" * 64,
+        "format": "kedrec-student",
+        "format_version": 1,
+        "base_model": {"spec": f"local:{base}", "folder": str(base), "weights_sha256": weights},
+        "adapter": "adapter",
+        "merged": None,
+        "prompt": {"prompt_version": PROMPT_VERSION, "choice_prefix": "Choice: "},
+        "records": {"bundle_versions": {bundle_version(default_limits()): 3}},
         "config": {"lora_r": 4},
-        "prompt_version": PROMPT_VERSION,
-        "bundle_version": bundle_version(default_limits()),
-        "metrics": {},
+        "training": {},
     }
 
 
@@ -240,15 +224,48 @@ def test_malformed_student_folder_is_one_line_naming_the_fix(
         assert isinstance(caught.value, LocalModelError | KedrecError)
 
 
-def test_base_folder_missing(student_dir: Path, tmp_path: Path) -> None:
+def test_base_folder_from_either_student_json_layout(student_dir: Path, tmp_path: Path) -> None:
     info = read_student_info(student_dir)
-    gone = {**info, "base_folder": str(tmp_path / "gone"), "base_model": "local:/nowhere"}
+    base = Path(info["base_model"]["folder"])
+    assert student_base_folder(student_dir, info) == base
+    flat = {"base_model": f"local:{base}", "base_folder": str(base), "base_sha256": "0" * 64}
+    assert student_base_folder(student_dir, flat) == base
+    gone = {"base_model": {"spec": "local:/nowhere", "folder": str(tmp_path / "gone")}}
     with pytest.raises(StudentModelError, match="not an HF model folder here"):
         student_base_folder(student_dir, gone)
     # local:smollm2 is rebuilt into the cache (here: already converted, so no work)
-    smollm2 = {**info, "base_folder": str(tmp_path / "gone"), "base_model": "local:smollm2"}
     cache = get_settings().cache_dir
-    assert student_base_folder(student_dir, smollm2, cache) == ensure_smollm2(cache)
+    for smollm2 in (
+        {"base_model": {"spec": "local:smollm2", "folder": str(tmp_path / "gone")}},
+        {"base_model": "local:smollm2", "base_folder": str(tmp_path / "gone")},
+    ):
+        assert student_base_folder(student_dir, smollm2, cache) == ensure_smollm2(cache)
+
+
+def test_changed_base_weights_are_reported(student_dir: Path) -> None:
+    info = read_student_info(student_dir)
+    base = Path(info["base_model"]["folder"])
+    assert check_base_weights(base, info["base_model"]["weights_sha256"]) == []
+    assert check_base_weights(base, {"model.safetensors": "0" * 64}) == ["model.safetensors"]
+    assert check_base_weights(base, {"missing.safetensors": "0" * 64}) == ["missing.safetensors"]
+
+
+def test_version_warnings_name_a_prompt_the_student_did_not_learn(
+    student_dir: Path, tmp_path: Path
+) -> None:
+    from distill.predict_cli import version_warnings
+
+    assert version_warnings(student_dir) == []
+    folder = tmp_path / "old"
+    shutil.copytree(student_dir, folder)
+    info = json.loads((folder / "student.json").read_text())
+    info["prompt"]["prompt_version"] = "prompt-old"
+    info["records"]["bundle_versions"] = {"evidence-old": 1}
+    (folder / "student.json").write_text(json.dumps(info))
+    warnings = version_warnings(folder)
+    assert len(warnings) == 2
+    assert "prompt-old" in warnings[0] and PROMPT_VERSION in warnings[0]
+    assert "evidence-old" in warnings[1] and "train again" in warnings[1]
 
 
 # -- the student graph on the real graph --------------------------------------------------------
@@ -388,28 +405,36 @@ def test_run_set_forces_plan_mode_for_a_student(
 
 
 def test_student_graph_is_the_plan_graph_and_served_lazily(
-    student_dir: Path, monkeypatch: pytest.MonkeyPatch
+    student_dir: Path,
+    graph_tools: GraphTools,
+    task_set: TaskSet,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import distill.student
     from distill.student import build_student_graph
+    from distill.student import student_context as forced
 
     compiled = build_student_graph(student_dir)
-    assert set(compiled.get_graph().nodes) == {
-        "__start__",
-        "gather_evidence",
-        "answer",
-        "verify",
-        "__end__",
-    }
+    nodes = {"__start__", "gather_evidence", "answer", "verify", "__end__"}
+    assert set(compiled.get_graph().nodes) == nodes
     assert compiled.name == "KEDRec student"
     served = json.loads((Path(__file__).parents[2] / "langgraph.json").read_text())["graphs"]
     assert served["student"] == "./distill/student.py:graph"
     assert {"teacher", "chat", "plan"} <= set(served)
+    # the module's graph is a compiled graph at import; the folder is read at the first answer
+    graph = distill.student.graph
+    assert set(graph.get_graph().nodes) == nodes and graph.name == "KEDRec student"
+    bundle = build_evidence_bundle(task_set, graph_tools, literature_source="none")
+    state = {"task_set": task_set, "bundle": bundle}
+    context = forced(student_dir, student_context())
     monkeypatch.delenv("KEDREC_STUDENT_DIR", raising=False)
-    with pytest.raises(ConfigError, match="KEDREC_STUDENT_DIR is not set"):
-        distill.student.graph()
+    failed = graph.invoke(state, context=context)
+    assert failed.get("result") is None
+    assert failed["failure_reason"].startswith("ConfigError: KEDREC_STUDENT_DIR is not set")
     monkeypatch.setenv("KEDREC_STUDENT_DIR", str(student_dir))
-    assert distill.student.graph({}).name == "KEDRec student"
+    answered = graph.invoke(state, context=context)
+    assert answered["result"] is not None and answered["citation_check"] is not None
+    assert answered["result"].choice_scores is not None
 
 
 def test_chat_refuses_a_student(student_dir: Path) -> None:
@@ -512,3 +537,52 @@ def test_collect_with_the_student_runner(
     assert report.ok == 1, report.failures
     record = json.loads(out.read_text())
     assert record["evidence_text"] in record["messages"][1]["data"]["content"]
+
+
+def test_a_student_from_the_trainer_loads_and_answers(
+    tiny_base: Path,
+    trajectory_file: Path,
+    sets_dir: Path,
+    names: Any,
+    graph_tools: GraphTools,
+    task_set: TaskSet,
+    tmp_path: Path,
+) -> None:
+    """What `kedrec distill train` writes is what `student:DIR` reads (adapter and merged)."""
+    from peft import PeftModel
+
+    from distill.config import StudentConfig
+    from distill.predict_cli import version_warnings
+    from distill.student import run_student
+    from distill.train import train_student
+
+    config = StudentConfig(
+        base_model=f"local:{tiny_base}",
+        max_steps=1,
+        grad_accum=1,
+        warmup_steps=0,
+        eval_steps=1,
+        save_steps=1,
+        logging_steps=1,
+        max_length=8192,
+        threads=2,
+        merge=True,
+    )
+    out = tmp_path / "trained"
+    train_student(
+        [trajectory_file], out, config, sets_dir=sets_dir, printer=lambda _: None, names=names
+    )
+    assert version_warnings(out) == []
+    merged = load_student_backend(out)
+    assert not isinstance(merged.model, PeftModel), "merged/ is preferred"
+    shutil.rmtree(out / "merged")
+    adapter_only = tmp_path / "adapter-only"
+    shutil.copytree(out, adapter_only)
+    backend = load_student_backend(adapter_only)
+    assert isinstance(backend.model, PeftModel)
+    run = run_student(
+        task_set, student_dir=adapter_only, graph_tools=graph_tools, context=student_context()
+    )
+    assert run.status == "ok", run.failure_reason
+    assert run.mode == "plan" and run.answer is not None
+    assert run.answer.choice in {METFORMIN, CARVEDILOL, INSUFFICIENT}

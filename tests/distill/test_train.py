@@ -142,7 +142,7 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(
             **kwargs,
         )
 
-    whole = run(tmp_path / "whole")
+    run(tmp_path / "whole")
     with pytest.raises(Crash):
         run(tmp_path / "crashed", callbacks=[CrashAfterSave(step=2)])
     assert not StudentLayout(tmp_path / "crashed").adapter.exists()
@@ -152,6 +152,7 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+
     def losses(out: Path) -> list[tuple[int, float]]:
         history = json.loads(StudentLayout(out).student_json.read_text())["log_history"]
         return [(e["step"], e["loss"]) for e in history if "loss" in e]
@@ -183,7 +184,9 @@ def test_merge_writes_an_hf_folder_equal_to_base_plus_adapter(
 
     out = tmp_path / "merged-student"
     config = tiny_config(tiny_base, max_steps=2, merge=True, early_stopping_patience=0)
-    train_student([trajectory_file], out, config, sets_dir=sets_dir, printer=lambda _: None, names=names)
+    train_student(
+        [trajectory_file], out, config, sets_dir=sets_dir, printer=lambda _: None, names=names
+    )
     layout = StudentLayout(out)
     merged = AutoModelForCausalLM.from_pretrained(layout.merged).eval()
     base = AutoModelForCausalLM.from_pretrained(tiny_base)

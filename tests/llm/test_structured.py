@@ -215,6 +215,26 @@ def test_a_reply_that_ignores_the_schema_raises_invalid_with_its_text(
     assert caught.value.usage == {"input_tokens": 50, "output_tokens": 9, "total_tokens": 59}
 
 
+def test_a_reply_cut_at_the_token_limit_raises_invalid_with_its_usage(
+    server: loopback.OpenAILoopback,
+) -> None:
+    """A small model looping inside the JSON hits max_tokens: the caller falls back."""
+    cut = '{"choice": "Metformin", "confidence": 0.5, "citations": ["1", "1", "1'
+    server.script([loopback.reply(cut, completion_tokens=1024, finish_reason="length")])
+    model = load_chat_model(_Spec())
+
+    with pytest.raises(StructuredOutputInvalid, match="cut at the token limit") as caught:
+        structured_answer(model, MESSAGES, choice_schema(NAMES, QUESTIONS))
+
+    assert caught.value.text == cut
+    assert caught.value.usage["output_tokens"] == 1024
+
+
+def test_the_citation_list_is_bounded() -> None:
+    schema = choice_schema(NAMES, QUESTIONS)
+    assert schema["properties"]["citations"]["maxItems"] == 8
+
+
 def test_a_local_model_is_unsupported_without_loading_it() -> None:
     model = LocalChatModel(model_path="/nonexistent/model")
 

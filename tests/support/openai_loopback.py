@@ -47,6 +47,9 @@ class ScriptedReply:
     """Seconds the server waits before sending this reply (on top of the server's delay)."""
     error_message: str | None = None
     """The error body's message (default "scripted error"), e.g. one naming response_format."""
+    finish_reason: str | None = None
+    """Override of the (non-streamed) finish reason, e.g. "length" for a reply cut at
+    max_tokens."""
 
 
 def reply(
@@ -261,7 +264,8 @@ def _completion(scripted: ScriptedReply, model: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": "tool_calls" if scripted.tool_calls else "stop",
+                "finish_reason": scripted.finish_reason
+                or ("tool_calls" if scripted.tool_calls else "stop"),
             }
         ],
         "usage": _usage(scripted),
