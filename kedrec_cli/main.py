@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from agent.cli import chat_command, recommend_command, teacher_app
+from distill.cli import distill_app
+from distill.predict_cli import predict_command
 from eval.cli import baseline, eval_app
 from graph_store.cli import graph_app
 from graph_store.fetch_cli import data_app
@@ -30,6 +32,10 @@ app.command("recommend", help="Choose between two drugs for a disease, with a ci
 app.command("chat", help="Multi-turn chat with the graph and literature tools.")(chat_command)
 sets_app.command("baseline", help="The GNN baseline on val, test and benchmark sets.")(baseline)
 app.add_typer(sets_app, name="sets", help="Build, import and check leakage-free task sets.")
+distill_app.command("predict", help="Answer task sets with a student (resumable JSONL).")(
+    predict_command
+)
+app.add_typer(distill_app, name="distill", help="Train a LoRA student and predict with it.")
 app.add_typer(eval_app, name="eval", help="Score predictors on task sets: baselines, metrics.")
 
 

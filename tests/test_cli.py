@@ -36,6 +36,7 @@ TOP_LEVEL = {
     "chat",
     "sets",
     "eval",
+    "distill",
 }
 """Every command group and top-level command of ``kedrec``."""
 
