@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python bench/bench_distill_train.py [--lengths 512,1024,full] [--steps 3]
         [--grad-accum 8] [--threads 2] [--n 24] [--bolt-port 7688]
         [--trajectories FILE] [--literature-source none] [--checkpointing]
+        [--lora-dropout 0.05] [--out-name distill_train.json]
 
 Examples: with ``--trajectories`` the examples of that file; otherwise (no trajectories yet)
 records are made the way ``kedrec teacher collect`` makes them: real train sets of the
@@ -186,6 +187,7 @@ def child(args: argparse.Namespace) -> None:
         save_steps=10_000,
         eval_steps=10_000,
         gradient_checkpointing=args.checkpointing,
+        lora_dropout=args.lora_dropout,
     )
     timer = StepTimes()
     with tempfile.TemporaryDirectory() as out:
@@ -210,6 +212,7 @@ def child(args: argparse.Namespace) -> None:
             {
                 "length": args.length,
                 "checkpointing": args.checkpointing,
+                "lora_dropout": args.lora_dropout,
                 "tokens_per_example": round(sum(e.n_tokens for e in train) / len(train), 1),
                 "completion_tokens": round(
                     sum(e.n_tokens - e.n_prompt for e in train) / len(train), 1
@@ -241,6 +244,8 @@ def main() -> None:
     parser.add_argument("--literature-source", default="none")
     parser.add_argument("--trajectories", default=None)
     parser.add_argument("--checkpointing", action="store_true")
+    parser.add_argument("--lora-dropout", type=float, default=0.05)
+    parser.add_argument("--out-name", default=None, help="Result file name under bench/out.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--length", default="full", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -276,6 +281,7 @@ def main() -> None:
         ]
         if args.checkpointing:
             command.append("--checkpointing")
+        command += ["--lora-dropout", str(args.lora_dropout)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)
@@ -283,7 +289,7 @@ def main() -> None:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         results.append(result)
         print(json.dumps(result))
-    name = "distill_train_checkpointing.json" if args.checkpointing else "distill_train.json"
+    name = args.out_name or "distill_train.json"
     (OUT / name).write_text(json.dumps({"machine": machine_info(), "results": results}, indent=2))
     print(
         f"{'length':>7} {'tokens':>7} {'s/step':>7} {'s/ex':>6} {'tok/s':>6} "

@@ -345,11 +345,12 @@ class DistillSettings(BaseSettings):
         None, description="Where trained students are written; default <cache_dir>/students."
     )
     max_length: int = Field(
-        1024,
+        2560,
         ge=16,
         description="Longest training example in tokens (prompt + answer); longer ones are "
-        "dropped, never truncated (a plan-mode prompt over a 12,000-character bundle is "
-        "about 3,300 SmolLM2 tokens).",
+        "dropped, never truncated. Over the default 4,000-character bundle a plan-mode prompt "
+        "is 1,900-2,200 SmolLM2 tokens and an answer about 220, so 2,560 keeps them; a "
+        "smaller KEDREC_EVIDENCE_BUNDLE_CHARS allows a shorter, faster length.",
     )
     rationale_weight: float = Field(
         1.0,

@@ -25,7 +25,7 @@ LLAMA3_TEMPLATE = (
 def test_every_config_field_has_help_and_the_defaults_fit_a_cpu() -> None:
     config = StudentConfig()
     assert all(config_help()[f.name] for f in fields(StudentConfig))
-    assert config.base_model == "local:smollm2" and config.max_length == 1024
+    assert config.base_model == "local:smollm2" and config.max_length == 2560
     assert config.target_modules == LLAMA_TARGET_MODULES
     assert config.threads == default_threads() and not config.gradient_checkpointing
     assert config.precision == "auto" and not config.bf16(
