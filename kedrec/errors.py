@@ -22,7 +22,11 @@ The areas and their errors:
 * task sets (``tasks``): :class:`DataFormatError` for a malformed task-set or benchmark file,
   :class:`LeakageError` when a held-out label leaks (``kedrec sets check-leakage``).
 * teacher (``agent``): ``agent.answer.AnswerFormatError``, ``agent.prompts.PromptInputError``.
-* evidence, distill, eval: no errors of their own yet; they raise the ones above.
+* student (``llm.student``): ``StudentModelError`` (a ``LocalModelError``: a student folder
+  without adapter/ or merged/, or a malformed student.json).
+* evaluation (``eval``): :class:`MetricError` (an unknown metric name, with near matches).
+* evidence, distill: no errors of their own; they raise the ones above (distill's leak guard
+  raises :class:`LeakageError`).
 
 An area's errors live in its own ``errors`` module (``kge.errors``, ``literature.errors``) or
 beside the code that raises them; the errors of areas without such a module live here.
@@ -75,3 +79,7 @@ class StructuredOutputUnsupported(KedrecError):
     Raised by ``llm.structured.structured_answer``; callers fall back to parsing the JSON
     from plain text (with a repair turn).
     """
+
+
+class MetricError(KedrecError):
+    """An evaluation metric is unknown, or cannot be computed on the given predictions."""

