@@ -88,7 +88,7 @@ def collect_command(
     ] = False,
 ) -> None:
     """Run the teacher on task sets and append one trajectory per set (resumable)."""
-    from agent.collect import collect, summary_table
+    from agent.collect import collect
 
     report = collect(
         sets,
@@ -99,6 +99,13 @@ def collect_command(
         with_evidence=evidence,
         retry_failed=retry_failed,
     )
+    print_collect_report(report, out)
+
+
+def print_collect_report(report: Any, out: Path) -> None:
+    """Print a collection's outcome: repairs, failures, counts, the summary table, JSON."""
+    from agent.collect import summary_table
+
     if report.repaired_bytes:
         console.print(
             f"[yellow]repaired:[/yellow] cut a partial last line ({report.repaired_bytes} "

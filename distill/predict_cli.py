@@ -9,7 +9,6 @@ plan-mode answer, the same citation checks, the same kill-safe JSONL and summary
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args
 
@@ -86,7 +85,8 @@ def predict_command(
     ] = False,
 ) -> None:
     """Answer task sets with the student (plan mode) and append one record per set."""
-    from agent.collect import collect, summary_table
+    from agent.cli import print_collect_report
+    from agent.collect import collect
     from agent.context import AgentContext
     from distill.student import run_student, student_context, student_dir_of
 
@@ -106,17 +106,4 @@ def predict_command(
         run=functools.partial(run_student, student_dir=student_dir),
         retry_failed=retry_failed,
     )
-    if report.repaired_bytes:
-        console.print(
-            f"[yellow]repaired:[/yellow] cut a partial last line ({report.repaired_bytes} "
-            f"bytes) left by an interrupted run from {out}"
-        )
-    for set_id, reason in report.failures[:10]:
-        console.print(f"  [red]failed[/red] {set_id}: {reason}", soft_wrap=True)
-    console.print(
-        f"{report.total} sets: {report.already_done} already done, {report.attempted} run "
-        f"({report.ok} ok, {report.failed} failed, {report.correct} correct) in "
-        f"{report.seconds:.1f}s -> {out}"
-    )
-    console.print(summary_table(report.summary))
-    print(json.dumps(report.as_dict()))
+    print_collect_report(report, out)

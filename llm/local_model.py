@@ -230,6 +230,20 @@ class LocalBackend:
     """Serialises generation: two CPU generations at once only slow each other down."""
     load_seconds: float
 
+    @classmethod
+    def of(cls, model: Any, tokenizer: Any, load_seconds: float) -> LocalBackend:
+        """A backend for a loaded model and tokenizer (whether the template has a tool role
+        is read from the chat template).
+        """
+        template = str(tokenizer.chat_template)
+        return cls(
+            model=model,
+            tokenizer=tokenizer,
+            tool_role="'tool'" in template or '"tool"' in template,
+            lock=threading.Lock(),
+            load_seconds=load_seconds,
+        )
+
 
 _BACKENDS: dict[str, LocalBackend] = {}
 _BACKENDS_LOCK = threading.Lock()
@@ -267,14 +281,7 @@ def load_backend(folder: Path, num_threads: int | None = None) -> LocalBackend:
             raise LocalModelError(f"{folder} has no chat template: use an instruct model")
         model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto", local_files_only=True)
         model.eval()
-        template = str(tokenizer.chat_template)
-        backend = LocalBackend(
-            model=model,
-            tokenizer=tokenizer,
-            tool_role="'tool'" in template or '"tool"' in template,
-            lock=threading.Lock(),
-            load_seconds=time.perf_counter() - started,
-        )
+        backend = LocalBackend.of(model, tokenizer, time.perf_counter() - started)
         logger.info("loaded %s in %.1f s", folder, backend.load_seconds)
         _BACKENDS[key] = backend
         return backend

@@ -264,14 +264,7 @@ def load_student_backend(
                 f"{_train_hint(folder)}"
             ) from error
         student.eval()
-        template = str(tokenizer.chat_template)
-        backend = LocalBackend(
-            model=student,
-            tokenizer=tokenizer,
-            tool_role="'tool'" in template or '"tool"' in template,
-            lock=threading.Lock(),
-            load_seconds=time.perf_counter() - started,
-        )
+        backend = LocalBackend.of(student, tokenizer, time.perf_counter() - started)
         logger.info("loaded student %s on %s in %.1f s", folder, base, backend.load_seconds)
         _STUDENTS[key] = backend
         return backend
