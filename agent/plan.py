@@ -31,6 +31,7 @@ from agent.plan_answer import PlanAnswer, answer_plan, plan_messages
 from agent.records import INSUFFICIENT, CitationCheck, TeacherRun, TokenUsage
 from evidence.bundle import EvidenceBundle, build_evidence_bundle, bundle_evidence, render_bundle
 from graph_store.tools import GraphTools
+from kedrec.errors import failure_text
 from tasks.task_sets import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,7 @@ def build_plan_graph(
             result = answer_plan(chat_model, messages, state.task_set, context)
         except Exception as error:  # recorded as the run's failure, never raised
             logger.debug("plan answer for %s failed", state.task_set.set_id, exc_info=True)
-            reason = str(error).splitlines()[0] if str(error) else ""
-            return {"messages": messages, "failure_reason": f"{type(error).__name__}: {reason}"}
+            return {"messages": messages, "failure_reason": failure_text(error)}
         return {"messages": [*messages, result.message], "result": result}
 
     def verify(state: PlanState) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def run_plan(
         values = graph.invoke({"task_set": task_set, "bundle": bundle}, context=context)
     except Exception as exc:  # the run records its failure instead of raising
         logger.warning("plan run %s failed", task_set.set_id, exc_info=True)
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+        error = failure_text(exc)
     return plan_record(task_set, context, values, error, time.perf_counter() - started)
 
 

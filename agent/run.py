@@ -29,6 +29,7 @@ from agent.state import AgentTask
 from evidence.bundle import EvidenceBundle
 from evidence.masking import masked_tools
 from graph_store.tools import GraphTools
+from kedrec.errors import failure_text
 from tasks.task_sets import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def run_teacher(
             values = chunk
     except Exception as exc:  # the run records its failure instead of raising
         logger.warning("teacher run %s failed", task_set.set_id, exc_info=True)
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+        error = failure_text(exc)
     return _record(task, context, values, error, time.perf_counter() - started)
 
 

@@ -11,6 +11,7 @@ an answer written from the bundle can be checked against it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -42,9 +43,17 @@ def bundle_version(limits: EvidenceLimits) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(EVIDENCE_STEPS).encode())
     digest.update(json.dumps(limits.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(_code_digest())
+    return f"evidence-{digest.hexdigest()[:12]}"
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """The hash of the rendering and step code, read once per process (every bundle needs it)."""
+    digest = hashlib.sha256()
     for module in (render, steps, sys.modules[__name__]):
         digest.update(inspect.getsource(module).encode())
-    return f"evidence-{digest.hexdigest()[:12]}"
+    return digest.digest()
 
 
 class EvidenceStep(BaseModel):

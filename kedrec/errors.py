@@ -83,3 +83,9 @@ class StructuredOutputUnsupported(KedrecError):
 
 class MetricError(KedrecError):
     """An evaluation metric is unknown, or cannot be computed on the given predictions."""
+
+
+def failure_text(error: BaseException) -> str:
+    """``"TypeName: first line of the message"``: how a run records an error it survived."""
+    message = str(error)
+    return f"{type(error).__name__}: {message.splitlines()[0] if message else ''}".strip()
