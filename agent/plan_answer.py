@@ -94,9 +94,14 @@ def prior_messages(candidates: Sequence[NamedEntity]) -> list[dict[str, str]]:
     ]
 
 
-def _turns(messages: Sequence[AnyMessage]) -> list[dict[str, str]]:
-    roles = {"system": "system", "human": "user", "ai": "assistant"}
-    return [{"role": roles[m.type], "content": str(m.content)} for m in messages]
+CHAT_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def plan_turns(messages: Sequence[AnyMessage]) -> list[dict[str, str]]:
+    """The instruction as ``{"role", "content"}`` chat turns: what a local model's chat
+    template renders (for the teacher's answer and the student's training prompt alike).
+    """
+    return [{"role": CHAT_ROLES[m.type], "content": str(m.content)} for m in messages]
 
 
 def _usage(message: AIMessage) -> TokenUsage:
@@ -157,7 +162,7 @@ def _local_answer(
         names = [c.name for c in task_set.candidates]
         scored = score_options(
             model.backend,
-            _turns(messages),
+            plan_turns(messages),
             CHOICE_PREFIX,
             names,
             prior_messages=(
@@ -183,7 +188,7 @@ def _local_answer(
     prefill = f"{CHOICE_PREFIX}{name}\n"
     cited = citation_choices(str(messages[-1].content), task_set)
     generated = generate_fields(
-        model.backend, _turns(messages), prefill, field_budgets(context.max_tokens, cited)
+        model.backend, plan_turns(messages), prefill, field_budgets(context.max_tokens, cited)
     )
     text = prefill + generated.text
     tokens = TokenUsage(input_tokens=generated.prompt_tokens, output_tokens=generated.new_tokens)

@@ -73,9 +73,9 @@ def run_teacher(
 
     started = time.perf_counter()
     if model is None:
-        from llm.chat_models import load_chat_model
+        from agent.defaults import default_model
 
-        model = load_chat_model(context)
+        model = default_model(context)
     tools = make_tools(
         masked_tools(graph_tools, task_set.hidden_pairs),
         literature_source=context.literature_source,

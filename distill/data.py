@@ -31,7 +31,6 @@ of the test or benchmark split, under any of its IDs (disease groups), stops the
 from __future__ import annotations
 
 import hashlib
-import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -609,18 +608,3 @@ def _summary(values: Sequence[int]) -> dict[str, Any]:
         "mean": round(statistics.fmean(values), 1),
         "max": max(values),
     }
-
-
-def examples_to_jsonl(examples: Iterable[EncodedExample], path: Path) -> None:
-    """Write examples' texts (set, split, prompt, completion) for inspection."""
-    with path.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            line = {
-                "set_id": example.set_id,
-                "split": example.split,
-                "prompt": example.prompt,
-                "completion": example.completion,
-                "n_tokens": example.n_tokens,
-                "n_prompt": example.n_prompt,
-            }
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -19,15 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm.student import ADAPTER_DIR, MERGED_DIR, STUDENT_FILE
+
 STUDENT_FORMAT = "kedrec-student"
 STUDENT_FORMAT_VERSION = 1
-ADAPTER_DIR = "adapter"
-STUDENT_FILE = "student.json"
 MODEL_CARD = "README.md"
 DATA_REPORT = "data_report.json"
 TRAIN_CONFIG = "train_config.json"
 CHECKPOINTS_DIR = "checkpoints"
-MERGED_DIR = "merged"
 
 
 @dataclass(frozen=True)

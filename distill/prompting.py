@@ -11,12 +11,9 @@ end-of-turn token. :func:`student_prompt` is that prompt, byte for byte, for bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from langchain_core.messages import AnyMessage
-
-from agent.plan_answer import CHOICE_PREFIX, plan_messages
+from agent.plan_answer import CHOICE_PREFIX, plan_messages, plan_turns
 from agent.records import FinalAnswer
 from agent.sections import render_sections
 from llm.choice import render_prompt
@@ -32,21 +29,15 @@ __all__ = [
     "student_completion",
     "student_prompt",
     "student_turns",
-    "turns_of",
 ]
 
-_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
 _SENTINEL = "\x00kedrec-answer\x00"
-
-
-def turns_of(messages: Sequence[AnyMessage]) -> list[dict[str, str]]:
-    """LangChain messages as ``{"role", "content"}`` chat turns (as plan mode renders them)."""
-    return [{"role": _ROLES[m.type], "content": str(m.content)} for m in messages]
 
 
 def student_turns(task_set: TaskSet, evidence_text: str) -> list[dict[str, str]]:
     """The student's chat turns: the plan instruction (not rationalized) over the evidence."""
-    return turns_of(plan_messages(task_set, evidence_text, rationalize=False))
+    return plan_turns(plan_messages(task_set, evidence_text, rationalize=False))
 
 
 def student_prompt(

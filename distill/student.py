@@ -35,13 +35,11 @@ from evidence.bundle import EvidenceBundle
 from graph_store.tools import GraphTools
 from kedrec.errors import ConfigError
 from llm.local_model import LocalBackend
-from llm.student import StudentChatModel, load_student_backend
+from llm.student import STUDENT_PREFIX, StudentChatModel, load_student_backend
 from tasks.task_sets import TaskSet
 
 STUDENT_DIR_ENV = "KEDREC_STUDENT_DIR"
 """The student folder the served graph (``langgraph.json``: ``student``) answers with."""
-
-STUDENT_PREFIX = "student:"
 
 
 def student_model_name(student_dir: Path | str) -> str:

@@ -391,11 +391,11 @@ def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]
         logprobs = torch.log_softmax(logits[-len(continuation) :], dim=-1)
         targets = torch.tensor(continuation, device=device).unsqueeze(-1)
         results.append(float(logprobs.gather(-1, targets).sum()))
-        _crop(cache, shared_length)
+        crop_cache(cache, shared_length)
     return results
 
 
-def _crop(cache: Any, length: int) -> None:
+def crop_cache(cache: Any, length: int) -> None:
     """Drop every cached position from ``length`` on (``DynamicCache.crop`` with a negative
     count, which removes that many tokens in every transformers 5 release).
     """

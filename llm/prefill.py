@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llm.choice import render_prompt
+from llm.choice import crop_cache, render_prompt
 from llm.local_model import LocalBackend, LocalModelError
 
 REPETITION_PENALTY = 1.2
@@ -99,25 +99,23 @@ def generate_fields(
             if spec.choices:
                 chosen = _pick(model, cache, logits, tokenizer, spec.choices, spec.pick)
                 pieces.append(", ".join(chosen) + "\n")
-                _crop(cache, len(prompt_ids))
-                logits = feed(_ids_of(tokenizer, "".join(pieces)))
-                continue
-            generated: list[int] = []
-            for _ in range(spec.max_tokens):
-                next_id = _greedy(logits, used)
-                if next_id in stop_ids:
-                    break
-                generated.append(next_id)
-                used.add(next_id)
-                new_tokens += 1
-                if "\n" in tokenizer.decode([next_id]):
-                    break
-                logits = feed([next_id])
-            decoded = str(tokenizer.decode(generated, skip_special_tokens=True))
-            text = decoded.split("\n", 1)[0]
-            pieces.append(" ".join(text.split()) + "\n")
-            # the cache holds what the model wrote; re-feed the cleaned line ending
-            _crop(cache, len(prompt_ids))
+            else:
+                generated: list[int] = []
+                for _ in range(spec.max_tokens):
+                    next_id = _greedy(logits, used)
+                    if next_id in stop_ids:
+                        break
+                    generated.append(next_id)
+                    used.add(next_id)
+                    new_tokens += 1
+                    if "\n" in tokenizer.decode([next_id]):
+                        break
+                    logits = feed([next_id])
+                decoded = str(tokenizer.decode(generated, skip_special_tokens=True))
+                text = decoded.split("\n", 1)[0]
+                pieces.append(" ".join(text.split()) + "\n")
+            # the cache holds what was scored or written; re-feed the answer as it now reads
+            crop_cache(cache, len(prompt_ids))
             logits = feed(_ids_of(tokenizer, "".join(pieces)))
     return FieldsResult(
         text="".join(pieces).rstrip("\n"), prompt_tokens=len(prompt_ids), new_tokens=new_tokens
@@ -133,8 +131,9 @@ def _pick(
     import torch
 
     start = cache.get_seq_length()
+    ordered = list(dict.fromkeys(choices))
     scored: list[tuple[float, int]] = []
-    for position, choice in enumerate(dict.fromkeys(choices)):
+    for position, choice in enumerate(ordered):
         ids = _ids_of(tokenizer, choice)
         if not ids:
             continue
@@ -145,9 +144,8 @@ def _pick(
         logprobs = torch.log_softmax(step, dim=-1)
         targets = torch.tensor(ids, device=logits.device).unsqueeze(-1)
         scored.append((float(logprobs.gather(-1, targets).mean()), position))
-        _crop(cache, start)
+        crop_cache(cache, start)
     best = sorted(scored, reverse=True)[:pick]
-    ordered = list(dict.fromkeys(choices))
     return [ordered[position] for _, position in sorted(best, key=lambda item: item[1])]
 
 
@@ -165,9 +163,3 @@ def _greedy(logits: Any, used: set[int]) -> int:
         logits = logits.clone()
         logits[index] = torch.where(seen > 0, seen / REPETITION_PENALTY, seen * REPETITION_PENALTY)
     return int(logits.argmax())
-
-
-def _crop(cache: Any, length: int) -> None:
-    extra = cache.get_seq_length() - length
-    if extra > 0:
-        cache.crop(-extra)

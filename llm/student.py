@@ -46,7 +46,7 @@ STUDENT_PREFIX = "student:"
 STUDENT_FILE = "student.json"
 ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
-"""The names of ``distill.layout`` (the trainer's), which llm may not import: keep them equal."""
+"""The folder layout the trainer writes (``distill.layout`` imports these names)."""
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.plan_answer import _turns, plan_messages
+from agent.plan_answer import plan_messages, plan_turns
 from agent.trajectory import TrajectoryRecord
 from distill.data import DROP_REASONS, IGNORE_INDEX, build_examples
 from distill.prompting import end_of_turn, student_prompt, student_turns
@@ -34,9 +34,9 @@ def test_the_prompt_of_an_example_is_the_student_prompt(
         expected = student_prompt(smollm2_tokenizer, task_set, record.evidence_text)
         assert example.prompt == expected
         # what plan mode renders for a local model, byte for byte
-        plan_turns = _turns(plan_messages(task_set, record.evidence_text, False))
-        assert student_turns(task_set, record.evidence_text) == plan_turns
-        assert expected == render_prompt(smollm2_tokenizer, plan_turns, "")
+        turns = plan_turns(plan_messages(task_set, record.evidence_text, False))
+        assert student_turns(task_set, record.evidence_text) == turns
+        assert expected == render_prompt(smollm2_tokenizer, turns, "")
         assert record.evidence_text in expected and "relevant drug for this disease" not in expected
         assert expected.endswith("<|im_start|>assistant\n")
         assert example.completion.startswith(f"Choice: {task_set.answer.name}\nMechanism: ")
