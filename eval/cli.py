@@ -1,17 +1,21 @@
-"""``kedrec eval``: score predictors on task sets (today: the GNN baseline)."""
+"""``kedrec eval``: score predictors on task sets (``run``), grids of them (``grid``), the GNN
+baseline on a whole build (``baseline``).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from kedrec.console import console
+from kedrec.errors import ConfigError
 from kedrec.provenance import run_metadata
+from kedrec.settings import LiteratureSource, get_settings
 from tasks.cli import default_sets_dir
 
 eval_app = typer.Typer(no_args_is_help=True)
@@ -76,3 +80,112 @@ def baseline(
     (folder / f"gnn_baseline_{embeddings.version}.json").write_text(
         json.dumps(record, indent=2) + "\n"
     )
+
+
+def _source(value: str) -> LiteratureSource:
+    from eval.run import SOURCES
+
+    if value not in SOURCES:
+        raise ConfigError(f"--source must be one of {', '.join(SOURCES)}, not {value!r}")
+    return value
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    table = Table(
+        title=f"{summary['config']['predictor']} on {summary['n_sets']} sets "
+        f"(source {summary['config']['source']})"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, entry in summary["metrics"].items():
+        value, (low, high) = entry["value"], entry["ci95"]
+        table.add_row(
+            name,
+            "—" if value is None else f"{value:.3f}",
+            "—" if low is None or high is None else f"[{low:.3f}, {high:.3f}]",
+        )
+    console.print(table)
+    rate = summary["throughput"]["sets_per_second"]
+    console.print(f"throughput: {rate if rate is not None else '—'} sets/s; results in {out}")
+
+
+@eval_app.command("run")
+def run(
+    predictor: Annotated[
+        str,
+        typer.Option(
+            help="student:DIR, base:MODEL, teacher:MODEL, agent:MODEL, gnn[:sampler], "
+            "literature or random[:SEED]."
+        ),
+    ],
+    sets: Annotated[Path, typer.Option(help="Task sets (JSONL), e.g. the build's test.jsonl.")],
+    source: Annotated[
+        str, typer.Option(help="Literature in the evidence: none, ct, pmc or both.")
+    ] = "both",
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N sets.")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Teacher trajectories (JSONL) whose rationales ROUGE compares with."),
+    ] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
+) -> None:
+    """Score one predictor on task sets: per-set predictions (JSONL) and a summary (JSON)."""
+    from eval.grid import slug
+    from eval.run import EvalConfig, run_eval
+
+    config = EvalConfig(
+        predictor=predictor,
+        sets=str(sets),
+        source=_source(source),
+        limit=limit,
+        bootstrap_resamples=resamples,
+        reference=str(reference) if reference else None,
+    )
+    target = out or get_settings().cache_dir / "eval" / slug(sets.stem) / slug(predictor) / source
+    _print_summary(run_eval(config, target), target)
+
+
+@eval_app.command("grid")
+def grid(
+    predictor: Annotated[
+        list[str], typer.Option(help="A predictor (repeat): see `kedrec eval run --help`.")
+    ],
+    sets: Annotated[
+        list[str],
+        typer.Option(help="A benchmark: NAME=FILE or FILE (named by its stem); repeat."),
+    ],
+    source: Annotated[
+        list[str] | None, typer.Option(help="Sources (repeat; default none, ct, pmc, both).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Grid folder (report.md, plots).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N sets of each file.")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Teacher trajectories for ROUGE (default: the grid's teacher:)."),
+    ] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
+) -> None:
+    """Predictors × sources × benchmarks: the paper's Tables 1–2 as Markdown and PNG plots."""
+    from eval.grid import GridConfig, run_grid
+    from eval.report import write_report
+    from eval.run import SOURCES
+
+    benchmarks = {}
+    for item in sets:
+        name, _, file = item.partition("=") if "=" in item else (Path(item).stem, "", item)
+        benchmarks[name] = file
+    config = GridConfig(
+        predictors=predictor,
+        benchmarks=benchmarks,
+        sources=[_source(s) for s in (source or SOURCES)],
+        limit=limit,
+        reference=str(reference) if reference else None,
+        bootstrap_resamples=resamples,
+    )
+    folder = out or get_settings().cache_dir / "eval" / "grid"
+    result = run_grid(config, folder, progress=console.print)
+    paths = write_report(result, folder)
+    console.print(paths[0].read_text(), markup=False)
+    console.print(f"report: {', '.join(str(p) for p in paths)}")

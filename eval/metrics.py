@@ -13,9 +13,11 @@ adds bootstrap intervals and the paired McNemar test.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -192,6 +194,28 @@ class RougeScores:
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
+@functools.lru_cache(maxsize=65_536)
+def _rouge_pair(reference: str, rationale: str, use_stemmer: bool) -> tuple[float, float, float]:
+    """ROUGE-1/2/L F-measures of one (reference, rationale) pair, cached.
+
+    Bootstrap resamples and the three registry metrics score the same pairs again and again;
+    the cache makes each pair cost one scoring.
+    """
+    scores = _scorer(use_stemmer).score(reference, rationale)
+    return tuple(scores[kind].fmeasure for kind in ROUGE_TYPES)
+
+
+@functools.cache
+def _scorer(use_stemmer: bool) -> Any:
+    """The ``rouge-score`` scorer (built once)."""
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise MetricError("ROUGE needs the rouge-score package: pip install -e '.[eval]'") from exc
+
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer)
+
+
 def rouge_scores(records: Records, *, use_stemmer: bool = True) -> RougeScores:
     """ROUGE-1/2/L F-measure (``rouge-score``, its default tokenizer, Porter stemmer; offline).
 
@@ -200,22 +224,18 @@ def rouge_scores(records: Records, *, use_stemmer: bool = True) -> RougeScores:
     Raises:
         MetricError: the ``rouge-score`` package (the ``eval`` extra) is not installed.
     """
-    try:
-        from rouge_score import rouge_scorer
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise MetricError("ROUGE needs the rouge-score package: pip install -e '.[eval]'") from exc
     with_reference = [r for r in records if r.reference_rationale is not None]
     skipped = len(records) - len(with_reference)
     if not with_reference:
         return RougeScores(None, None, None, 0, skipped)
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer)
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    totals = [0.0, 0.0, 0.0]
     for r in with_reference:
-        scores = scorer.score(r.reference_rationale or "", r.rationale)
-        for kind in ROUGE_TYPES:
-            totals[kind] += scores[kind].fmeasure
+        for position, value in enumerate(
+            _rouge_pair(r.reference_rationale or "", r.rationale, use_stemmer)
+        ):
+            totals[position] += value
     n = len(with_reference)
-    return RougeScores(totals["rouge1"] / n, totals["rouge2"] / n, totals["rougeL"] / n, n, skipped)
+    return RougeScores(totals[0] / n, totals[1] / n, totals[2] / n, n, skipped)
 
 
 def citation_precision(records: Records) -> float | None:

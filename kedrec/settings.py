@@ -176,11 +176,12 @@ class EvidenceSettings(BaseSettings):
     literature_top_n: int = Field(3, ge=1, description="Passages per (disease, drug) pair.")
     snippet_chars: int = Field(200, ge=40, description="Characters kept per passage snippet.")
     bundle_chars: int = Field(
-        4_000,
+        2_500,
         ge=1_000,
-        description="Character budget of a rendered evidence bundle (about 0.45 SmolLM2 "
-        "tokens per character: 4,000 characters is a ~2,000-token plan-mode prompt, which a "
-        "135M model reads in seconds on 2 cores; raise it for strong teachers).",
+        description="Character budget of a rendered evidence bundle; every section keeps its "
+        "title and first line, so about 2,000 characters is the floor. Measured with SmolLM2: "
+        "2,000 characters give a ~1,300-token plan-mode prompt, 4,000 about 2,050; 2,500 keeps "
+        "student training and answers affordable on 2 cores. Raise it for strong teachers.",
     )
 
 
@@ -348,9 +349,9 @@ class DistillSettings(BaseSettings):
         2560,
         ge=16,
         description="Longest training example in tokens (prompt + answer); longer ones are "
-        "dropped, never truncated. Over the default 4,000-character bundle a plan-mode prompt "
-        "is 1,900-2,200 SmolLM2 tokens and an answer about 220, so 2,560 keeps them; a "
-        "smaller KEDREC_EVIDENCE_BUNDLE_CHARS allows a shorter, faster length.",
+        "dropped, never truncated. A plan-mode prompt over the default 2,500-character bundle "
+        "is about 1,500 SmolLM2 tokens (4,000 characters: 1,900-2,200) and an answer about "
+        "220, so 2,560 keeps them, and a raised KEDREC_EVIDENCE_BUNDLE_CHARS too.",
     )
     rationale_weight: float = Field(
         1.0,

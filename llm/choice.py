@@ -321,7 +321,7 @@ def score_options(
     torch = _import_torch()
     started = time.perf_counter()
     with backend.lock, torch.inference_mode():
-        scored = continuation_logliks(backend.model, pairs)
+        scored, backend.prompt_cache = _logliks_keeping_cache(backend.model, pairs)
         priors = continuation_logliks(backend.model, prior_pairs) if prior_pairs else None
     seconds = time.perf_counter() - started
     results = tuple(
@@ -346,6 +346,13 @@ def score_options(
 
 
 def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
+    """Sum of log-probs of each continuation after its context, sharing one prompt cache."""
+    return _logliks_keeping_cache(model, pairs)[0]
+
+
+def _logliks_keeping_cache(
+    model: Any, pairs: Sequence[tuple[list[int], list[int]]]
+) -> tuple[list[float], tuple[tuple[int, ...], Any]]:
     """Sum of log-probs of each continuation after its context, sharing one prompt cache.
 
     The longest common prefix of the contexts runs once with ``use_cache=True`` (only its last
@@ -358,7 +365,8 @@ def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]
         pairs: ``(context_ids, continuation_ids)`` per option, from :func:`encode_continuation`.
 
     Returns:
-        One log-likelihood (natural log) per pair.
+        One log-likelihood (natural log) per pair, and the shared prefix's IDs with its cache
+        (for :attr:`~llm.local_model.LocalBackend.prompt_cache`).
 
     Raises:
         LocalModelError: A sequence is longer than the model's context window.
@@ -392,7 +400,7 @@ def continuation_logliks(model: Any, pairs: Sequence[tuple[list[int], list[int]]
         targets = torch.tensor(continuation, device=device).unsqueeze(-1)
         results.append(float(logprobs.gather(-1, targets).sum()))
         crop_cache(cache, shared_length)
-    return results
+    return results, (tuple(pairs[0][0][:shared_length]), cache)
 
 
 def crop_cache(cache: Any, length: int) -> None:

@@ -229,6 +229,31 @@ class LocalBackend:
     lock: threading.Lock
     """Serialises generation: two CPU generations at once only slow each other down."""
     load_seconds: float
+    prompt_cache: tuple[tuple[int, ...], Any] | None = None
+    """The last scored prompt's token IDs and KV cache (``llm.choice.score_options`` leaves
+    it, ``llm.prefill.generate_fields`` takes it), so a plan answer reads its prompt once.
+    Only used under :attr:`lock`, and only for a prompt that starts with those IDs."""
+
+    def take_prompt_cache(self, ids: list[int]) -> tuple[int, Any]:
+        """The kept cache cropped to its common prefix with ``ids``, and that prefix's length;
+        ``(0, None)`` when there is none. The cache is handed over (and forgotten here).
+        """
+        kept, self.prompt_cache = self.prompt_cache, None
+        if kept is None:
+            return 0, None
+        cached_ids, cache = kept
+        length = 0
+        for a, b in zip(cached_ids, ids, strict=False):
+            if a != b:
+                break
+            length += 1
+        length = min(length, len(ids) - 1)  # at least one new token gives the next logits
+        if length <= 0:
+            return 0, None
+        extra = cache.get_seq_length() - length
+        if extra > 0:
+            cache.crop(-extra)
+        return length, cache
 
     @classmethod
     def of(cls, model: Any, tokenizer: Any, load_seconds: float) -> LocalBackend:

@@ -91,7 +91,10 @@ def generate_fields(
         return out.logits[0, -1].float()
 
     with backend.lock, torch.inference_mode():
-        logits = feed(prompt_ids)
+        reused, kept = backend.take_prompt_cache(prompt_ids)  # the choice's scoring read it
+        if kept is not None:
+            cache = kept
+        logits = feed(prompt_ids[reused:])
         for spec in fields:
             label = f"{spec.label}: "
             pieces.append(label)

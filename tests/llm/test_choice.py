@@ -337,3 +337,33 @@ def test_mutual_info_overturns_a_prior_that_dominates(smollm2: LocalBackend) -> 
     assert scored.best("sum").option == "Metformin"
     mi = scored.best("mutual_info")
     assert mi.option == "Sitagliptin" and mi.margin > 5
+
+
+@pytest.mark.slow
+def test_fields_after_scoring_reuse_its_prompt_cache_and_write_the_same_text(
+    smollm2: LocalBackend,
+) -> None:
+    from llm.prefill import FieldSpec, generate_fields
+
+    messages = [
+        {"role": "system", "content": "Pick the drug that treats the disease, then explain."},
+        {"role": "user", "content": "Disease: type 2 diabetes\nCandidates: Metformin, Carvedilol"},
+    ]
+    fields = [FieldSpec("Mechanism", 12, (), 1), FieldSpec("Rationale", 12, (), 1)]
+    smollm2.prompt_cache = None
+    fresh = generate_fields(smollm2, messages, "Choice: Metformin\n", fields)
+
+    score_options(smollm2, messages, "Choice: ", ["Metformin", "Carvedilol"])
+    kept = smollm2.prompt_cache
+    assert kept is not None and len(kept[0]) > 10  # the scored prompt's IDs and cache
+    after = generate_fields(smollm2, messages, "Choice: Metformin\n", fields)
+
+    assert smollm2.prompt_cache is None  # handed over once, never reused stale
+    assert after.text == fresh.text and after.prompt_tokens == fresh.prompt_tokens
+    # a different prompt shares only a prefix: the cache is cropped to it, text still exact
+    score_options(smollm2, messages, "Choice: ", ["Metformin", "Carvedilol"])
+    other = [messages[0], {"role": "user", "content": "Disease: asthma\nCandidates: A, B"}]
+    smollm2.prompt_cache, saved = None, smollm2.prompt_cache
+    expected = generate_fields(smollm2, other, "Choice: A\n", fields)
+    smollm2.prompt_cache = saved
+    assert generate_fields(smollm2, other, "Choice: A\n", fields).text == expected.text

@@ -1,0 +1,171 @@
+"""``kedrec eval grid``: predictors × literature sources × benchmarks, then one report.
+
+Each cell is one :func:`eval.run.run_eval` in ``OUT/<benchmark>/<predictor>/<source>/``. A cell
+whose ``summary.json`` was written for the same config is reused, and model predictors resume
+their records, so an interrupted grid continues where it stopped. A predictor that does not
+read literature (``gnn``, ``random``) runs once per benchmark (source ``none``) and fills every
+source column. Rationale references (ROUGE) come from ``--reference`` or, without it, from the
+grid's teacher at the same benchmark and source, which runs first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.predictions import read_predictions, reference_rationales
+from eval.predictors import Predictor, make_predictor
+from eval.run import PREDICTIONS_FILE, SOURCES, SUMMARY_FILE, EvalConfig, run_eval
+from kedrec.settings import LiteratureSource
+
+GRID_FILE = "grid.json"
+
+
+def slug(text: str) -> str:
+    """A folder name for a predictor spec or benchmark (``student:/x/y`` → ``student-y``)."""
+    kind, _, rest = text.partition(":")
+    tail = Path(rest).name if "/" in rest else rest
+    name = f"{kind}-{tail}" if tail else kind
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "x"
+
+
+@dataclass
+class GridConfig:
+    """The grid: which predictors on which benchmarks with which sources."""
+
+    predictors: list[str]
+    benchmarks: dict[str, str]
+    """Benchmark name → task-set file."""
+    sources: list[LiteratureSource] = field(default_factory=lambda: list(SOURCES))
+    limit: int | None = None
+    reference: str | None = None
+    bootstrap_resamples: int = 1000
+    compare: list[tuple[str, str]] = field(default_factory=list)
+    """Predictor pairs for the paired McNemar test (default: student vs each other one)."""
+
+
+def _cell_done(out_dir: Path, config: EvalConfig) -> dict[str, Any] | None:
+    """The cell's summary when it was written for this very config, else None."""
+    path = out_dir / SUMMARY_FILE
+    if not path.is_file() or not (out_dir / PREDICTIONS_FILE).is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if summary.get("config") == asdict(config) else None
+
+
+def run_grid(
+    config: GridConfig,
+    out_dir: Path,
+    *,
+    predictor_factory: Callable[[str, Path], Predictor] | None = None,
+    build_dir: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every cell (reusing finished ones) and write ``grid.json``; return it.
+
+    Args:
+        config: The grid.
+        out_dir: The grid's folder.
+        predictor_factory: ``(spec, build_dir) -> Predictor`` (tests inject scripted ones).
+        build_dir: The task sets' build folder (GNN); default: each benchmark file's folder.
+        progress: Where a line per cell goes.
+    """
+    factory = predictor_factory or (lambda spec, build: make_predictor(spec, build_dir=build))
+    teacher = next((p for p in config.predictors if p.startswith("teacher:")), None)
+    ordered = ([teacher] if teacher else []) + [p for p in config.predictors if p != teacher]
+    fixed_references = reference_rationales(Path(config.reference)) if config.reference else None
+    cells: list[dict[str, Any]] = []
+    total = len(config.benchmarks) * len(ordered) * len(config.sources)
+    done = 0
+    for benchmark, sets_file in config.benchmarks.items():
+        build = build_dir or Path(sets_file).parent
+        predictors = {spec: factory(spec, build) for spec in ordered}
+        for spec in ordered:
+            predictor = predictors[spec]
+            for source in config.sources:
+                done += 1
+                run_source: LiteratureSource = source if predictor.uses_literature else "none"
+                cell_dir = out_dir / slug(benchmark) / slug(spec) / run_source
+                references = fixed_references
+                if references is None:
+                    references = {}
+                    if teacher and spec != teacher:
+                        teacher_file = out_dir / slug(benchmark) / slug(teacher) / source
+                        if (teacher_file / PREDICTIONS_FILE).is_file():
+                            references = {
+                                p.set_id: p.rationale
+                                for p in read_predictions(teacher_file / PREDICTIONS_FILE)
+                                if p.answered and p.rationale
+                            }
+                eval_config = EvalConfig(
+                    predictor=spec,
+                    sets=str(sets_file),
+                    source=run_source,
+                    limit=config.limit,
+                    bootstrap_resamples=config.bootstrap_resamples,
+                    reference=config.reference
+                    or (f"grid teacher {teacher}" if teacher and spec != teacher else None),
+                )
+                summary = _cell_done(cell_dir, eval_config)
+                state = "reused"
+                if summary is None:
+                    summary = run_eval(
+                        eval_config, cell_dir, predictor=predictor, references=references
+                    )
+                    state = "ran"
+                f1 = summary["metrics"]["macro_f1"]["value"]
+                progress(
+                    f"[{done}/{total}] {benchmark} {spec} {source}: {state}, "
+                    f"macro F1 {f1 if f1 is None else round(f1, 3)}"
+                )
+                cells.append(
+                    {
+                        "benchmark": benchmark,
+                        "predictor": spec,
+                        "source": source,
+                        "run_source": run_source,
+                        "dir": str(cell_dir),
+                        "summary": summary,
+                    }
+                )
+    grid = {
+        "config": asdict(config),
+        "cells": cells,
+        "comparisons": comparisons(cells, config.compare or default_pairs(config.predictors)),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / GRID_FILE).write_text(json.dumps(grid, indent=2) + "\n")
+    return grid
+
+
+def default_pairs(predictors: Sequence[str]) -> list[tuple[str, str]]:
+    """The student against every other predictor (none when there is no student)."""
+    students = [p for p in predictors if p.startswith("student:")]
+    return [(s, p) for s in students for p in predictors if p != s]
+
+
+def comparisons(
+    cells: list[dict[str, Any]], pairs: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Paired McNemar tests per benchmark and source between the given predictor pairs."""
+    from eval.stats import mcnemar
+
+    by_key = {(c["benchmark"], c["predictor"], c["source"]): c for c in cells}
+    results = []
+    for benchmark, _, source in sorted({(c["benchmark"], "", c["source"]) for c in cells}):
+        for a, b in pairs:
+            cell_a, cell_b = by_key.get((benchmark, a, source)), by_key.get((benchmark, b, source))
+            if cell_a is None or cell_b is None:
+                continue
+            test = mcnemar(
+                list(read_predictions(Path(cell_a["dir"]) / PREDICTIONS_FILE)),
+                list(read_predictions(Path(cell_b["dir"]) / PREDICTIONS_FILE)),
+            )
+            results.append(
+                {"benchmark": benchmark, "source": source, "a": a, "b": b, **asdict(test)}
+            )
+    return results
