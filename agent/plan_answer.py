@@ -206,6 +206,9 @@ MAX_CITATION_CHOICES = 40
 CITATIONS_PICKED = 3
 """How many IDs a local model cites."""
 
+MIN_FIELD_TOKENS = 6
+"""Tokens a local model writes in a free field before it may end it (see FieldSpec)."""
+
 
 def citation_choices(prompt: str, task_set: TaskSet) -> tuple[str, ...]:
     """The IDs the instruction's evidence shows, in order, without the task's own IDs."""
@@ -227,7 +230,9 @@ def field_budgets(max_tokens: int, citations: tuple[str, ...] = ()) -> list[Any]
     specs = []
     for label, weight in zip(labels, weights, strict=True):
         choices = citations if label == CITATIONS_LABEL else ()
-        specs.append(FieldSpec(label, max(8, int(unit * weight)), choices, CITATIONS_PICKED))
+        budget = max(8, int(unit * weight))
+        floor = 0 if choices else min(MIN_FIELD_TOKENS, budget)
+        specs.append(FieldSpec(label, budget, choices, CITATIONS_PICKED, floor))
     return specs
 
 

@@ -126,6 +126,8 @@ class ModelPredictor:
     run: Callable[..., Any] | None = None
     """The runner (default ``agent.run.run_set``); tests inject a scripted one."""
     concurrency: int = 1
+    graph_tools: Any = None
+    """Unmasked graph tools to share (the tests pass their server's); None: from the settings."""
 
     def context(self, source: LiteratureSource) -> Any:
         """The run-time context: the model, the mode, the source; never rationalized."""
@@ -167,6 +169,7 @@ class ModelPredictor:
             run=self.run,
             concurrency=self.concurrency,
             retry_failed=True,
+            graph_tools=self.graph_tools,
         )
         latest = latest_records(records_file)
         predictions = []

@@ -66,8 +66,10 @@ def _sha256(path: Path) -> str:
     return file_digest(path)
 
 
-def provenance(sets_path: Path) -> dict[str, Any]:
-    """Graph and index versions, evidence limits, prompt version, code version and date."""
+def provenance(sets_path: Path, settings: Any = None) -> dict[str, Any]:
+    """Graph and index versions, evidence limits, prompt version, code version and date
+    (``settings``: whose Neo4j and index; default the process's).
+    """
     from agent.prompts import PROMPT_VERSION
     from agent.trajectory import graph_version, literature_version
     from evidence.bundle import bundle_version
@@ -75,7 +77,7 @@ def provenance(sets_path: Path) -> dict[str, Any]:
     from kedrec.provenance import run_metadata
     from kedrec.settings import get_settings
 
-    settings = get_settings()
+    settings = settings or get_settings()
     graph: dict[str, Any] | None
     try:
         from graph_store.connection import open_driver
@@ -122,6 +124,7 @@ def run_eval(
     predictor: Predictor | None = None,
     build_dir: Path | None = None,
     references: dict[str, str] | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """Score a predictor on a task-set file; write predictions and the summary.
 
@@ -131,6 +134,7 @@ def run_eval(
         predictor: A ready predictor (tests inject scripted ones); default from the spec.
         build_dir: The task sets' build folder (GNN embeddings); default: the sets' folder.
         references: Reference rationales by set ID; default: read from ``config.reference``.
+        settings: Whose Neo4j and index the provenance records; default the process's.
 
     Returns:
         The summary (also written to ``out_dir/summary.json``).
@@ -171,7 +175,7 @@ def run_eval(
         "metrics": metric_table(
             result.predictions, config.bootstrap_resamples, config.bootstrap_seed
         ),
-        "provenance": provenance(sets_path),
+        "provenance": provenance(sets_path, settings),
     }
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -11,6 +11,7 @@ from eval.cli import baseline, eval_app
 from graph_store.cli import graph_app
 from graph_store.fetch_cli import data_app
 from graph_store.server_cli import neo4j_app
+from kedrec_cli.demo_cli import demo_command
 from kge.cli import embed_app
 from literature.cli import lit_app
 from tasks.cli import sets_app
@@ -30,6 +31,9 @@ app.command("recommend", help="Choose between two drugs for a disease, with a ci
     recommend_command
 )
 app.command("chat", help="Multi-turn chat with the graph and literature tools.")(chat_command)
+app.command("demo", help="The whole loop on the embedded default, resumable (README's first).")(
+    demo_command
+)
 sets_app.command("baseline", help="The GNN baseline on val, test and benchmark sets.")(baseline)
 app.add_typer(sets_app, name="sets", help="Build, import and check leakage-free task sets.")
 distill_app.command("predict", help="Answer task sets with a student (resumable JSONL).")(

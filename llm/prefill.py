@@ -34,6 +34,9 @@ class FieldSpec:
     likely (mean log-probability per token) fill it, joined by ``", "`` — e.g. citations
     chosen among the IDs the evidence shows, so a small model cannot invent one."""
     pick: int = 3
+    min_tokens: int = 0
+    """Tokens written before a newline or the end of the turn may close the field: without a
+    floor a 135M model fills every field with one token ("Mechanism: 1")."""
 
 
 @dataclass
@@ -106,6 +109,8 @@ def generate_fields(
                 generated: list[int] = []
                 for _ in range(spec.max_tokens):
                     next_id = _greedy(logits, used)
+                    if len(generated) < spec.min_tokens:
+                        next_id = _best_continuing(logits, used, tokenizer, stop_ids, next_id)
                     if next_id in stop_ids:
                         break
                     generated.append(next_id)
@@ -156,13 +161,34 @@ def _ids_of(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def _best_continuing(
+    logits: Any, used: set[int], tokenizer: Any, stop_ids: set[int], best: int
+) -> int:
+    """The most likely next token that neither ends the turn nor breaks the line (among the
+    top 50 after the repetition penalty; ``best`` when all of them would).
+    """
+    if best not in stop_ids and "\n" not in tokenizer.decode([best]):
+        return best
+    penalized = _penalized(logits, used)
+    for candidate in penalized.topk(50).indices.tolist():
+        if candidate not in stop_ids and "\n" not in tokenizer.decode([candidate]):
+            return int(candidate)
+    return best
+
+
+def _penalized(logits: Any, used: set[int]) -> Any:
+    """The logits after the CTRL repetition penalty on ``used`` tokens."""
+    if not used:
+        return logits
+    import torch
+
+    index = torch.tensor(sorted(used), device=logits.device)
+    seen = logits[index]
+    logits = logits.clone()
+    logits[index] = torch.where(seen > 0, seen / REPETITION_PENALTY, seen * REPETITION_PENALTY)
+    return logits
+
+
 def _greedy(logits: Any, used: set[int]) -> int:
     """The most likely next token after the repetition penalty on ``used`` tokens."""
-    if used:
-        import torch
-
-        index = torch.tensor(sorted(used), device=logits.device)
-        seen = logits[index]
-        logits = logits.clone()
-        logits[index] = torch.where(seen > 0, seen / REPETITION_PENALTY, seen * REPETITION_PENALTY)
-    return int(logits.argmax())
+    return int(_penalized(logits, used).argmax())

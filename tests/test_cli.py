@@ -27,6 +27,7 @@ runner = CliRunner()
 
 TOP_LEVEL = {
     "neo4j",
+    "demo",
     "data",
     "graph",
     "lit",
@@ -98,7 +99,7 @@ def test_help_of_each_lists_its_sub_commands(name: str) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(rf"Usage: \S+ {name} \[OPTIONS\]", ANSI.sub("", result.output))
     expected = subcommands(command)
-    if name in ("recommend", "chat"):
+    if name in ("recommend", "chat", "demo"):
         assert expected == {}  # a plain command: no Commands panel
         assert "Commands" not in result.output
     else:

@@ -30,6 +30,10 @@ def context(**overrides: object) -> AgentContext:
     return AgentContext(**values)  # type: ignore[arg-type]
 
 
+PCOS = "Disease::DOID:11612"
+"""A known indication of metformin that its rendered drug profile shows."""
+
+
 def layout_reply(choice: str, *citations: str, rationale: str = "") -> str:
     return "\n".join(
         [
@@ -49,14 +53,21 @@ def test_plan_run_answers_from_the_bundle_and_checks_citations(
     graph_tools: GraphTools, task_set: TaskSet
 ) -> None:
     model = ScriptedChatModel(
-        script=[turn(content=layout_reply("Metformin", METFORMIN, "Gene::5564", "PMID:99999999"))]
+        script=[
+            turn(content=layout_reply("Metformin", METFORMIN, PCOS, "Gene::5564", "PMID:99999999"))
+        ]
     )
     run = run_plan(task_set, context=context(), graph_tools=graph_tools, model=model)
     assert run.status == "ok", run.failure_reason
     assert run.mode == "plan" and not run.rationalized and run.steps == 1
     assert run.choice_id == METFORMIN and run.answer is not None
-    assert run.citation_check.verified == [METFORMIN, "Gene::5564"]
-    assert run.citation_check.removed == ["PMID:99999999"], "an invented citation is removed"
+    assert run.citation_check.verified == [METFORMIN, PCOS]
+    # PRKAB1 is a metformin target in the graph, but the rendered bundle cut it: only what the
+    # model was shown verifies, so it goes the way of the invented PMID
+    assert "Gene::5564" not in render_bundle(
+        build_evidence_bundle(task_set, graph_tools, literature_source="none")
+    )
+    assert run.citation_check.removed == ["Gene::5564", "PMID:99999999"]
     assert "99999999" not in run.answer.model_dump_json()
     # the model read exactly the rendered bundle, in the one instruction, and no tool
     assert len(model.sent) == 1 and model.tools_seen == [None]

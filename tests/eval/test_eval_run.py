@@ -32,6 +32,7 @@ from eval.report import F1_PLOT, REPORT_FILE, ROUGE_PLOT, write_report
 from eval.run import EvalConfig, run_eval
 from graph_store.tools import GraphTools
 from kedrec.errors import ConfigError
+from kedrec.settings import KedrecSettings
 from tasks.task_sets import TaskSet, read_task_sets, write_task_sets
 from tests.support.scripted_model import ScriptedChatModel, turn
 
@@ -78,22 +79,26 @@ def five_sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scripted(spec: str, build: Path, graph_tools: GraphTools) -> Any:
     if spec.startswith("teacher:"):
         runner = FirstOrLabel(True, "the evidence links the drug to the disease genes")
-        return ModelPredictor(spec, "teacher", "scripted-teacher", run=runner)
+        return ModelPredictor(
+            spec, "teacher", "scripted-teacher", run=runner, graph_tools=graph_tools
+        )
     if spec.startswith("base:"):
         runner = FirstOrLabel(False, "the drug links to the disease genes")
-        return ModelPredictor(spec, "base", "scripted-base", run=runner)
+        return ModelPredictor(spec, "base", "scripted-base", run=runner, graph_tools=graph_tools)
     if spec == "literature":
         return LiteraturePredictor(spec, graph_tools=graph_tools)
     return make_predictor(spec, build_dir=build)
 
 
 def test_model_predictor_writes_predictions_and_a_reproducible_summary(
-    graph_tools: GraphTools, five_sets: Path, tmp_path: Path
+    graph_tools: GraphTools, five_sets: Path, tmp_path: Path, settings: KedrecSettings
 ) -> None:
     runner = FirstOrLabel(False, "because")
-    predictor = ModelPredictor("base:scripted", "base", "scripted-base", run=runner)
+    predictor = ModelPredictor(
+        "base:scripted", "base", "scripted-base", run=runner, graph_tools=graph_tools
+    )
     config = EvalConfig(predictor="base:scripted", sets=str(five_sets), source="none")
-    summary = run_eval(config, tmp_path, predictor=predictor, references={})
+    summary = run_eval(config, tmp_path, predictor=predictor, references={}, settings=settings)
 
     sets = list(read_task_sets(five_sets))
     predictions = list(read_predictions(tmp_path / "predictions.jsonl"))
@@ -134,7 +139,9 @@ def test_masking_is_the_collectors_every_record_hides_the_sets_pairs(
     graph_tools: GraphTools, five_sets: Path, tmp_path: Path
 ) -> None:
     runner = FirstOrLabel(True, "because")
-    predictor = ModelPredictor("teacher:scripted", "teacher", "scripted-teacher", run=runner)
+    predictor = ModelPredictor(
+        "teacher:scripted", "teacher", "scripted-teacher", run=runner, graph_tools=graph_tools
+    )
     config = EvalConfig(predictor="teacher:scripted", sets=str(five_sets), source="none")
     run_eval(config, tmp_path, predictor=predictor, references={})
     sets = {s.set_id: s for s in read_task_sets(five_sets)}
