@@ -19,7 +19,7 @@ from kedrec.errors import LeakageError
 from kedrec.settings import cli_default, get_settings
 
 if TYPE_CHECKING:
-    from tasks.benchmark_import import ImportReport
+    from tasks.benchmark_import import EntityMapper, ImportReport
     from tasks.task_sets import TaskSet
 
 sets_app = typer.Typer(no_args_is_help=True)
@@ -42,10 +42,8 @@ def _inputs(files: list[Path] | None) -> list[Path]:
     return resolve_inputs(files or [], get_settings().kg_slice_dir)
 
 
-def _pharmacotherapydb_sets(files: list[Path], seed: int) -> tuple[list[TaskSet], ImportReport]:
-    from graph_store.names import load_name_index
+def _pharmacotherapydb_sets(mapper: EntityMapper, seed: int) -> tuple[list[TaskSet], ImportReport]:
     from tasks.benchmark_import import (
-        EntityMapper,
         import_benchmark_tsv,
         pharmacotherapydb_rows,
         write_benchmark_tsv,
@@ -55,7 +53,6 @@ def _pharmacotherapydb_sets(files: list[Path], seed: int) -> tuple[list[TaskSet]
     indications = settings.data_dir / "benchmarks" / "pharmacotherapydb" / "indications.tsv"
     tsv = settings.task_sets_dir / "pharmacotherapydb.tsv"
     write_benchmark_tsv(pharmacotherapydb_rows(indications), tsv)
-    mapper = EntityMapper(_entities(files), load_name_index(settings.names_dir))
     return import_benchmark_tsv(tsv, mapper, seed=seed, default_source="pharmacotherapydb")
 
 
@@ -111,25 +108,45 @@ def build(
         bool,
         typer.Option(help="Also build PharmacotherapyDB sets; reserve their diseases."),
     ] = True,
+    benchmark_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Benchmark TSV (tasks/benchmark_import.py's format, e.g. `kedrec sets mimic`) "
+            "to reserve like PharmacotherapyDB, written as benchmark-<source>.jsonl; repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Build train / val / test task sets (and the PharmacotherapyDB benchmark)."""
     from graph_store.names import load_name_index
     from kge.pipeline import KGEConfig
-    from tasks.build import build_task_sets
+    from tasks.benchmark_import import EntityMapper
+    from tasks.build import BenchmarkFile, build_task_sets, load_benchmark_file
     from tasks.sampling import SamplingConfig
 
     settings = get_settings()
     inputs = _inputs(files)
+    names = load_name_index(settings.names_dir)
     benchmark_sets: list[TaskSet] = []
-    if benchmark:
-        benchmark_sets, report = _pharmacotherapydb_sets(inputs, seed)
-        console.print(
-            f"PharmacotherapyDB: {json.dumps(report.as_dict()['refused'])} refused, "
-            f"{report.imported:,} of {report.rows:,} triples map to the graph"
-        )
+    benchmark_files: list[BenchmarkFile] = []
+    if benchmark or benchmark_file:
+        mapper = EntityMapper(_entities(inputs), names)
+        if benchmark:
+            benchmark_sets, report = _pharmacotherapydb_sets(mapper, seed)
+            console.print(
+                f"PharmacotherapyDB: {json.dumps(report.as_dict()['refused'])} refused, "
+                f"{report.imported:,} of {report.rows:,} triples map to the graph"
+            )
+        for path in benchmark_file or []:
+            loaded = load_benchmark_file(path, mapper, seed=seed)
+            benchmark_files.append(loaded)
+            console.print(
+                f"{path}: {json.dumps(loaded.report.as_dict()['refused'])} refused, "
+                f"{loaded.report.imported:,} of {loaded.report.rows:,} rows map to the graph "
+                f"(sets by source: {json.dumps(loaded.sources())})"
+            )
     result = build_task_sets(
         inputs,
-        load_name_index(settings.names_dir),
+        names,
         out or default_sets_dir(),
         sampling=SamplingConfig(
             seed=seed,
@@ -150,6 +167,7 @@ def build(
             }
         ),
         benchmark_sets=benchmark_sets,
+        benchmark_files=benchmark_files,
         show_progress=True,
     )
     table = Table(title=f"task sets in {result.out_dir}")
@@ -206,6 +224,86 @@ def pharmacotherapydb(
     console.print(f"{count:,} triples -> {out}")
 
 
+@sets_app.command("mimic")
+def mimic(
+    mimic_dir: Annotated[
+        Path,
+        typer.Option(
+            help="MIMIC-III v1.4 folder: PRESCRIPTIONS.csv, DIAGNOSES_ICD.csv (.csv.gz too), "
+            "optionally D_ICD_DIAGNOSES.csv.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Benchmark TSV to write (its report: FILE.report.json beside it).")
+    ] = Path("mimic-iii.tsv"),
+    min_admissions: Annotated[
+        int,
+        typer.Option(help="Admissions a (diagnosis, drug) pair needs to be a positive.", min=1),
+    ] = 2,
+    files: Annotated[list[Path] | None, typer.Option("--graph", help="Triple files.")] = None,
+    embeddings_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--embeddings",
+            help="Trained embeddings folder that ranks C_d and picks negatives (default: the "
+            "graph's, with the KEDREC_KGE_* settings; trained if not cached).",
+        ),
+    ] = None,
+    *,
+    top_k: Annotated[
+        int, typer.Option(help="K: GNN-ranked drugs in C_d.", **cli_default("tasks", "top_k"))
+    ],
+) -> None:
+    """Turn MIMIC-III diagnoses and prescriptions into a benchmark TSV (source mimic-iii)."""
+    from graph_store.drkg_format import fingerprint
+    from graph_store.names import load_name_index
+    from kedrec.provenance import run_metadata
+    from kge.pipeline import KGEConfig, TrainedEmbeddings, train_embeddings
+    from tasks.benchmark_import import EntityMapper
+    from tasks.mimic import report_path, write_mimic_benchmark
+    from tasks.relevance import CompoundDiseaseEdges
+    from tasks.sampling import SamplingConfig, TaskSampler
+
+    settings = get_settings()
+    inputs = _inputs(files)
+    names = load_name_index(settings.names_dir)
+    mapper = EntityMapper(_entities(inputs), names)
+    embeddings = (
+        TrainedEmbeddings.load(embeddings_dir)
+        if embeddings_dir
+        else train_embeddings(inputs, None, KGEConfig(**settings.kge.model_dump()))
+    )
+    sampler = TaskSampler(
+        CompoundDiseaseEdges.from_files(inputs),
+        embeddings,
+        names,
+        SamplingConfig(top_k=top_k),
+        mapper.groups,
+    )
+    report = write_mimic_benchmark(
+        mimic_dir,
+        out,
+        mapper,
+        sampler,
+        settings.names_dir / "doid_xrefs.tsv",
+        min_admissions=min_admissions,
+        metadata={
+            **run_metadata(),
+            "graph": [str(path) for path in inputs],
+            "graph_fingerprint": fingerprint(inputs),
+            "embeddings_version": embeddings.version,
+            "top_k": top_k,
+        },
+    )
+    for table in (report.diagnoses, report.prescriptions):
+        console.print(f"dropped: {json.dumps(dict(table.dropped.most_common()))}")
+    console.print(f"pairs: {json.dumps(dict(report.pairs))}")
+    console.print(
+        f"[green]{report.rows:,}[/green] sets over {report.diseases:,} diseases -> {out} "
+        f"(report {report_path(out)})"
+    )
+
+
 @sets_app.command("check-leakage")
 def check_leakage(
     sets_dir: Annotated[Path | None, typer.Option("--sets", help="Folder of a build.")] = None,
@@ -225,8 +323,8 @@ def check_leakage(
     folder = sets_dir or default_sets_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
     evaluated = []
-    for split in ("val", "test", "benchmark"):
-        path = folder / f"{split}.jsonl"
+    paths = [folder / f"{split}.jsonl" for split in ("val", "test", "benchmark")]
+    for path in [*paths, *sorted(folder.glob("benchmark-*.jsonl"))]:
         if path.exists():
             sets = list(read_task_sets(path))
             evaluated.extend(sets[:limit] if limit else sets)

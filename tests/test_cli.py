@@ -246,8 +246,17 @@ def test_option_names_are_unchanged() -> None:
         "--epochs",
         "--dim",
         "--benchmark",
+        "--benchmark-file",
     ]
     assert option_names("sets", "import") == ["file", "--out", "--graph", "--seed"]
+    assert option_names("sets", "mimic") == [
+        "--mimic-dir",
+        "--out",
+        "--min-admissions",
+        "--graph",
+        "--embeddings",
+        "--top-k",
+    ]
 
 
 def test_option_defaults_are_unchanged_without_environment(clean_settings: Any) -> None:
