@@ -246,9 +246,10 @@ def latest_per_set(records: Sequence[TrajectoryRecord]) -> tuple[list[Trajectory
 class HeldOutDiseases:
     """The test and benchmark diseases of a task-set build, every ID of each (disease groups).
 
-    Built from the build's folder (``test.jsonl``, ``benchmark.jsonl``; the sets' diseases and
-    the disease side of their hidden pairs); the groups join DOID and MeSH IDs of the same
-    disease among every disease of the build and of the records checked.
+    Built from the build's folder (``test.jsonl``, ``benchmark.jsonl``, every imported
+    ``benchmark-<source>.jsonl``; the sets' diseases and the disease side of their hidden
+    pairs); the groups join DOID and MeSH IDs of the same disease among every disease of the
+    build and of the records checked.
     """
 
     def __init__(self, held: dict[str, tuple[str, str]], sets_dir: Path) -> None:
@@ -273,19 +274,17 @@ class HeldOutDiseases:
         Raises:
             DataFormatError: The folder has neither ``test.jsonl`` nor ``benchmark.jsonl``.
         """
+        from tasks.build import split_files
+
         held_sets: list[TaskSet] = []
         every: set[str] = set(also)
-        found = False
-        for split in (*TRAIN_SPLITS, *HELD_OUT_SPLITS):
-            path = sets_dir / f"{split}.jsonl"
-            if not path.is_file():
-                continue
+        held_paths = split_files(sets_dir, HELD_OUT_SPLITS)
+        for path in split_files(sets_dir, TRAIN_SPLITS) + held_paths:
             for task_set in read_task_sets(path):
                 every |= _diseases_of(task_set)
-                if split in HELD_OUT_SPLITS:
+                if path in held_paths:
                     held_sets.append(task_set)
-            found = found or split in HELD_OUT_SPLITS
-        if not found:
+        if not held_paths:
             raise DataFormatError(
                 f"no test.jsonl or benchmark.jsonl in {sets_dir}: pass --sets <the task-set "
                 "build the trajectories were collected on> (`kedrec sets build` writes one)"

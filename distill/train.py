@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -297,7 +298,7 @@ def _train(
         max_steps=config.max_steps,
         lr_scheduler_type="linear",
         logging_strategy="steps",
-        logging_steps=config.logging_steps,
+        logging_steps=_logging_steps(config, len(data.train)),
         eval_strategy="steps" if has_eval else "no",
         eval_steps=config.eval_steps,
         save_strategy="steps",
@@ -524,3 +525,12 @@ def model_card(student: dict[str, Any], report: DataReport) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _logging_steps(config: StudentConfig, examples: int) -> int:
+    """``config.logging_steps``, but at least ten progress lines in a short run (a demo's
+    11 steps would otherwise print nothing until step 10).
+    """
+    per_epoch = math.ceil(examples / (config.batch_size * config.grad_accum))
+    steps = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * config.epochs)
+    return max(1, min(config.logging_steps, steps // 10))

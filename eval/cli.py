@@ -40,7 +40,7 @@ def baseline(
     """
     from eval.gnn_baseline import evaluate_gnn
     from kge.pipeline import KGEConfig, TrainedEmbeddings, embeddings_dir, train_embeddings
-    from tasks.build import HELD_OUT_FILE, read_pairs
+    from tasks.build import HELD_OUT_FILE, read_pairs, split_files
     from tasks.task_sets import read_task_sets
 
     folder = sets_dir or default_sets_dir()
@@ -61,10 +61,8 @@ def baseline(
     for column in ("split", "sets", "accuracy", "macro F1", "abstained"):
         table.add_column(column, justify="right" if column != "split" else "left")
     results = {}
-    for split in ("val", "test", "benchmark"):
-        path = folder / f"{split}.jsonl"
-        if not path.exists():
-            continue
+    for path in split_files(folder):
+        split = path.stem
         scores = evaluate_gnn(embeddings, read_task_sets(path))
         results[split] = scores
         table.add_row(

@@ -97,6 +97,21 @@ def benchmark_file_name(source: str) -> str:
     return f"benchmark-{re.sub(r'[^A-Za-z0-9._-]+', '_', source)}.jsonl"
 
 
+def split_files(folder: Path, splits: Sequence[str] = ("val", "test", "benchmark")) -> list[Path]:
+    """A build's set files of ``splits`` that exist, in that order.
+
+    ``benchmark`` stands for every benchmark of the build: PharmacotherapyDB's
+    ``benchmark.jsonl`` and each ``--benchmark-file``'s ``benchmark-<source>.jsonl``, so
+    readers of held-out sets never miss an imported benchmark.
+    """
+    paths: list[Path] = []
+    for split in splits:
+        paths.append(folder / f"{split}.jsonl")
+        if split == "benchmark":
+            paths.extend(sorted(folder.glob("benchmark-*.jsonl")))
+    return [path for path in paths if path.is_file()]
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """Steps 1–2: the disease split with benchmarks reserved, and the pairs kept from the KGE."""

@@ -313,7 +313,7 @@ def check_leakage(
     from graph_store.connection import open_driver
     from graph_store.names import load_name_index
     from graph_store.tools import GraphTools
-    from tasks.build import HELD_OUT_FILE, read_pairs
+    from tasks.build import HELD_OUT_FILE, read_pairs, split_files
     from tasks.disease_groups import DiseaseGroups
     from tasks.leakage import LeakageReport, check_embeddings, check_tools
     from tasks.relevance import CompoundDiseaseEdges
@@ -323,11 +323,9 @@ def check_leakage(
     folder = sets_dir or default_sets_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
     evaluated = []
-    paths = [folder / f"{split}.jsonl" for split in ("val", "test", "benchmark")]
-    for path in [*paths, *sorted(folder.glob("benchmark-*.jsonl"))]:
-        if path.exists():
-            sets = list(read_task_sets(path))
-            evaluated.extend(sets[:limit] if limit else sets)
+    for path in split_files(folder):
+        sets = list(read_task_sets(path))
+        evaluated.extend(sets[:limit] if limit else sets)
     report = LeakageReport()
     edges = CompoundDiseaseEdges.from_files([Path(p) for p in manifest["inputs"]])
     check_embeddings(read_pairs(folder / HELD_OUT_FILE), edges, evaluated, report)

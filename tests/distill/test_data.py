@@ -175,6 +175,25 @@ def test_a_test_disease_in_training_data_is_refused(
         build([path], smollm2_tokenizer, other_dir, names)
 
 
+def test_an_imported_benchmark_file_holds_its_diseases_out(
+    make_record: RecordFactory,
+    real_sets: dict[str, list[TaskSet]],
+    smollm2_tokenizer,
+    names,
+    tmp_path: Path,
+) -> None:
+    # a build whose only held-out sets are a --benchmark-file's (benchmark-<source>.jsonl)
+    (held,) = real_sets["test"]
+    imported = held.model_copy(update={"split": "benchmark", "set_id": "mimic-0001"})
+    folder = tmp_path / "sets"
+    folder.mkdir()
+    (folder / "benchmark-mimic-iii.jsonl").write_text(imported.model_dump_json() + "\n")
+    leaked = held.model_copy(update={"split": "train", "set_id": "crafted-leak"})
+    path = write_records([make_record(leaked)], tmp_path / "leak.jsonl")
+    with pytest.raises(LeakageError, match=r"a benchmark disease .*set mimic-0001"):
+        build([path], smollm2_tokenizer, folder, names)
+
+
 def test_a_sets_folder_without_held_out_sets_is_refused(
     trajectory_file: Path, smollm2_tokenizer, names, tmp_path: Path
 ) -> None:
