@@ -88,6 +88,27 @@ def _source(value: str) -> LiteratureSource:
     return value
 
 
+BUILD_HELP = (
+    "The task sets' build folder (the gnn predictor's embeddings); default the sets file's "
+    "folder when it holds a build's manifest.json, else the settings' sets folder."
+)
+
+
+def _build_dir(build: Path | None, sets_files: list[Path]) -> Path | None:
+    """The build a subset of sets (say ``kedrec demo``'s test.jsonl) came from.
+
+    ``None`` keeps each file's own folder (it is a build); otherwise ``build`` or the
+    settings' sets folder.
+    """
+    from tasks.build import MANIFEST_FILE
+
+    if build is not None:
+        return build
+    if all((path.parent / MANIFEST_FILE).is_file() for path in sets_files):
+        return None
+    return default_sets_dir()
+
+
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     table = Table(
         title=f"{summary['config']['predictor']} on {summary['n_sets']} sets "
@@ -128,6 +149,7 @@ def run(
         typer.Option(help="Teacher trajectories (JSONL) whose rationales ROUGE compares with."),
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
+    build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
 ) -> None:
     """Score one predictor on task sets: per-set predictions (JSONL) and a summary (JSON)."""
     from eval.grid import slug
@@ -142,7 +164,7 @@ def run(
         reference=str(reference) if reference else None,
     )
     target = out or get_settings().cache_dir / "eval" / slug(sets.stem) / slug(predictor) / source
-    _print_summary(run_eval(config, target), target)
+    _print_summary(run_eval(config, target, build_dir=_build_dir(build, [sets])), target)
 
 
 @eval_app.command("grid")
@@ -164,6 +186,7 @@ def grid(
         typer.Option(help="Teacher trajectories for ROUGE (default: the grid's teacher:)."),
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
+    build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
 ) -> None:
     """Predictors × sources × benchmarks: the paper's Tables 1–2 as Markdown and PNG plots."""
     from eval.grid import GridConfig, run_grid
@@ -183,7 +206,8 @@ def grid(
         bootstrap_resamples=resamples,
     )
     folder = out or get_settings().cache_dir / "eval" / "grid"
-    result = run_grid(config, folder, progress=console.print)
+    build_dir = _build_dir(build, [Path(file) for file in benchmarks.values()])
+    result = run_grid(config, folder, build_dir=build_dir, progress=console.print)
     paths = write_report(result, folder)
     console.print(paths[0].read_text(), markup=False)
     console.print(f"report: {', '.join(str(p) for p in paths)}")

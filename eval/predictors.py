@@ -231,7 +231,7 @@ class GNNPredictor:
             if not manifest_path.is_file():
                 raise ConfigError(
                     f"{manifest_path} missing: the gnn predictor needs the task sets' build "
-                    "folder (`kedrec sets build`; pass --build DIR)"
+                    "folder (`kedrec sets build`): pass --build DIR"
                 )
             manifest = json.loads(manifest_path.read_text())
             inputs = [Path(p) for p in manifest["inputs"]]

@@ -249,4 +249,5 @@ class Demo:
         for source in self.config.sources:
             args += ["--source", source]
         args += ["--out", str(self.grid_dir), "--resamples", str(self.config.resamples)]
+        args += ["--build", str(self.sets_dir)]  # the gnn row's embeddings
         self._kedrec(*args)

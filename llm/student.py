@@ -10,7 +10,8 @@ A student folder, as ``kedrec distill train --out DIR`` writes it::
 
 :func:`load_student_backend` loads ``merged/`` when it is there (plain
 :func:`~llm.local_model.load_backend`), else the base folder with the adapter applied
-(``peft.PeftModel.from_pretrained``, eval mode); one backend per folder and process. The
+(``peft.PeftModel.from_pretrained``) and merged into its weights in memory (``merge_and_unload``:
+the same function, no LoRA matmuls per token); one backend per folder and process. The
 student is a :class:`~llm.local_model.LocalChatModel` (:class:`StudentChatModel`), so plan mode
 takes its log-likelihood choice and field-by-field answer, exactly as for a local teacher.
 Every problem with the folder is a one-line :class:`StudentModelError` naming the fix.
@@ -211,7 +212,7 @@ def load_student_backend(
         cache_dir: Where a ``local:smollm2`` base is cached; default the settings'.
 
     Returns:
-        The shared backend; its model is the merged model or a ``PeftModel`` in eval mode.
+        The shared backend; its model is the base with the adapter merged in, in eval mode.
 
     Raises:
         StudentModelError: The folder is malformed (see :func:`read_student_info`), its base
@@ -263,8 +264,10 @@ def load_student_backend(
                 f"cannot apply {adapter} to {base} ({type(error).__name__}: {reason}): "
                 f"{_train_hint(folder)}"
             ) from error
-        student.eval()
-        backend = LocalBackend.of(student, tokenizer, time.perf_counter() - started)
+        # folded into the base weights: the same function without LoRA's extra matmuls on
+        # every projection (measured in bench/RESULTS.md), as a merged/ folder would load
+        merged_model = student.merge_and_unload().eval()
+        backend = LocalBackend.of(merged_model, tokenizer, time.perf_counter() - started)
         logger.info("loaded student %s on %s in %.1f s", folder, base, backend.load_seconds)
         _STUDENTS[key] = backend
         return backend

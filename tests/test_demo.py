@@ -95,6 +95,8 @@ def test_demo_runs_each_step_once_in_order_and_resumes(
         "random",
     ]
     assert [grid[i + 1] for i, arg in enumerate(grid) if arg == "--source"] == ["none", "both"]
+    # the picked test sets are no build: the gnn row reads the settings' one
+    assert grid[grid.index("--build") + 1] == str(demo_settings.task_sets_dir)
 
     state = json.loads((out / "demo.json").read_text())
     assert list(state["done"]) == [

@@ -150,7 +150,8 @@ def test_load_chat_model_student_is_a_local_model_with_the_adapter(
     assert isinstance(model, LocalChatModel) and isinstance(model, StudentChatModel)
     assert model.max_tokens == 32 and model.model_name == f"student:{student_dir.name}"
     backend = model.backend  # what plan mode's log-likelihood path reads
-    assert isinstance(backend.model, PeftModel) and not backend.model.training
+    # the adapter is merged into the base weights in memory (no LoRA layers left)
+    assert not isinstance(backend.model, PeftModel) and not backend.model.training
     assert backend.tokenizer.chat_template
     assert load_student_backend(student_dir) is backend, "one backend per folder"
     ids = backend.tokenizer("Metformin lowers glucose.")["input_ids"]
@@ -549,6 +550,7 @@ def test_a_student_from_the_trainer_loads_and_answers(
     tmp_path: Path,
 ) -> None:
     """What `kedrec distill train` writes is what `student:DIR` reads (adapter and merged)."""
+    import torch
     from peft import PeftModel
 
     from distill.config import StudentConfig
@@ -579,7 +581,10 @@ def test_a_student_from_the_trainer_loads_and_answers(
     adapter_only = tmp_path / "adapter-only"
     shutil.copytree(out, adapter_only)
     backend = load_student_backend(adapter_only)
-    assert isinstance(backend.model, PeftModel)
+    ids = backend.tokenizer("Metformin lowers glucose.")["input_ids"]
+    assert torch.allclose(_logits(backend.model, ids), _logits(merged.model, ids), atol=1e-4), (
+        "adapter/ merged in memory == the trainer's merged/"
+    )
     run = run_student(
         task_set, student_dir=adapter_only, graph_tools=graph_tools, context=student_context()
     )
