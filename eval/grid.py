@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.predictions import read_predictions, reference_rationales
-from eval.predictors import Predictor, make_predictor
+from eval.predictors import RECORDS_FILE, Predictor, make_predictor
 from eval.run import PREDICTIONS_FILE, SOURCES, SUMMARY_FILE, EvalConfig, run_eval
 from kedrec.settings import LiteratureSource
 
@@ -79,6 +79,7 @@ def run_grid(
     ordered = ([teacher] if teacher else []) + [p for p in config.predictors if p != teacher]
     fixed_references = reference_rationales(Path(config.reference)) if config.reference else None
     cells: list[dict[str, Any]] = []
+    runs: dict[tuple[Any, ...], tuple[str, Path]] = {}  # same run key → the first cell
     total = len(config.benchmarks) * len(ordered) * len(config.sources)
     done = 0
     for benchmark, sets_file in config.benchmarks.items():
@@ -112,11 +113,12 @@ def run_grid(
                 )
                 summary = _cell_done(cell_dir, eval_config)
                 state = "reused"
+                twin = _share_records(predictor, (benchmark, run_source), runs, cell_dir)
                 if summary is None:
                     summary = run_eval(
                         eval_config, cell_dir, predictor=predictor, references=references
                     )
-                    state = "ran"
+                    state = "ran" if twin is None else f"records of {twin}"
                 f1 = summary["metrics"]["macro_f1"]["value"]
                 progress(
                     f"[{done}/{total}] {benchmark} {spec} {source}: {state}, "
@@ -130,6 +132,7 @@ def run_grid(
                         "run_source": run_source,
                         "dir": str(cell_dir),
                         "summary": summary,
+                        "same_records_as": twin,
                     }
                 )
     grid = {
@@ -140,6 +143,34 @@ def run_grid(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / GRID_FILE).write_text(json.dumps(grid, indent=2) + "\n")
     return grid
+
+
+def _share_records(
+    predictor: Predictor,
+    where: tuple[str, str],
+    runs: dict[tuple[Any, ...], tuple[str, Path]],
+    cell_dir: Path,
+) -> str | None:
+    """Seed a cell with the records of an earlier cell of the same run (see ``run_key``).
+
+    ``base:X`` next to ``teacher:X`` would repeat every generation of the same model on the
+    same prompts; the collector resumes from the copied records instead, so the cell's
+    metrics are its own (its ROUGE against the teacher included) and its latency is the
+    records' own. Returns the spec whose records were used, if any.
+    """
+    import shutil
+
+    key = getattr(predictor, "run_key", None)
+    if key is None:
+        return None
+    first = runs.setdefault((*where, *key), (predictor.spec, cell_dir))
+    if first[1] == cell_dir:
+        return None
+    source_records, records = first[1] / RECORDS_FILE, cell_dir / RECORDS_FILE
+    if source_records.is_file() and not records.exists():
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source_records, records)
+    return first[0]
 
 
 def default_pairs(predictors: Sequence[str]) -> list[tuple[str, str]]:

@@ -39,6 +39,9 @@ from kedrec.errors import ConfigError
 from kedrec.settings import LiteratureSource
 from tasks.task_sets import TaskSet
 
+RECORDS_FILE = "records.jsonl"
+"""A model predictor's collected records (one per set, resumable) in its output folder."""
+
 MODEL_KINDS = ("student", "base", "teacher", "agent")
 """Predictors that answer with a language model (their records are trajectories)."""
 
@@ -129,6 +132,14 @@ class ModelPredictor:
     graph_tools: Any = None
     """Unmasked graph tools to share (the tests pass their server's); None: from the settings."""
 
+    @property
+    def run_key(self) -> tuple[str, str]:
+        """Predictors with the same key write the same records: ``base:X`` and ``teacher:X``
+        are both one plan-mode answer by X (the paper's base and teacher differ only in X).
+        """
+        mode = self.kind if self.kind in ("agent", "student") else "plan"
+        return mode, self.model
+
     def context(self, source: LiteratureSource) -> Any:
         """The run-time context: the model, the mode, the source; never rationalized."""
         from agent.context import AgentContext
@@ -161,7 +172,7 @@ class ModelPredictor:
         out_dir.mkdir(parents=True, exist_ok=True)
         sets_file = out_dir / "sets.jsonl"
         write_task_sets(sets, sets_file)
-        records_file = out_dir / "records.jsonl"
+        records_file = out_dir / RECORDS_FILE
         report = collect(
             sets_file,
             records_file,

@@ -57,7 +57,23 @@ def _label(cell_predictor: str, cells: dict[tuple[str, str, str], dict[str, Any]
         ),
         True,
     )
-    return cell_predictor if uses else f"{cell_predictor} †"
+    twin = next(
+        (c.get("same_records_as") for k, c in cells.items() if k[1] == cell_predictor), None
+    )
+    label = cell_predictor if uses else f"{cell_predictor} †"
+    return label if twin is None else f"{label} ‡"
+
+
+def _twin_notes(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """‡ rows: the same model in the same mode as another row, scored from its records."""
+    pairs = sorted(
+        {(c["predictor"], c["same_records_as"]) for c in cells if c.get("same_records_as")}
+    )
+    return [
+        f"‡ {spec}: the same plan-mode run as {twin} (the same model on the same prompts), "
+        "scored from its records."
+        for spec, twin in pairs
+    ]
 
 
 def markdown_report(grid: dict[str, Any]) -> str:
@@ -76,6 +92,7 @@ def markdown_report(grid: dict[str, Any]) -> str:
         "",
         "† does not read literature: one run fills every source column. Intervals are 95% "
         "percentile bootstrap over sets. Abstentions count as wrong.",
+        *_twin_notes(cells),
         "",
         "## Table 1: drug selection (macro F1 [95% CI] / accuracy)",
         "",

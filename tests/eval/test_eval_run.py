@@ -197,6 +197,43 @@ def test_grid_writes_tables_and_plots_and_reuses_finished_cells(
     assert all("reused" in line for line in lines) and len(again["cells"]) == 8
 
 
+def test_base_and_teacher_of_one_model_share_one_run(
+    graph_tools: GraphTools, five_sets: Path, tmp_path: Path
+) -> None:
+    # base:X and teacher:X are one plan-mode answer by X: the grid generates once
+    runner = FirstOrLabel(False, "the drug links to the disease genes")
+
+    def factory(spec: str, build: Path) -> Any:
+        kind = spec.partition(":")[0]
+        return ModelPredictor(spec, kind, "same-model", run=runner, graph_tools=graph_tools)
+
+    config = GridConfig(
+        predictors=["base:same", "teacher:same", "agent:same"],
+        benchmarks={"five": str(five_sets)},
+        sources=["none"],
+        bootstrap_resamples=50,
+    )
+    lines: list[str] = []
+    grid = run_grid(config, tmp_path, predictor_factory=factory, progress=lines.append)
+    # teacher first (the ROUGE reference), base from its records; agent mode is another run
+    assert runner.calls == 10, "teacher and agent generate; the base reuses the teacher's"
+    by = {c["predictor"]: c for c in grid["cells"]}
+    assert by["base:same"]["same_records_as"] == "teacher:same"
+    assert by["teacher:same"]["same_records_as"] is None
+    assert by["agent:same"]["same_records_as"] is None
+    base, teacher = (by[p]["summary"] for p in ("base:same", "teacher:same"))
+    assert base["metrics"]["accuracy"] == teacher["metrics"]["accuracy"]
+    assert base["predictor"]["collection"] == {"run": 0, "resumed": 5, "failed": 0}
+    assert base["metrics"]["rouge1"]["value"] == pytest.approx(1.0), "its own ROUGE vs teacher"
+    assert "records of teacher:same" in " ".join(lines)
+    write_report(grid, tmp_path)
+    report = (tmp_path / REPORT_FILE).read_text()
+    assert (
+        "| base:same ‡ |" in report
+        and "‡ base:same: the same plan-mode run as teacher:same" in (report)
+    )
+
+
 def test_treatment_mentions_need_the_disease_and_a_treatment_word_in_one_sentence() -> None:
     passages = [
         "Metformin is first-line therapy for type 2 diabetes mellitus.",
