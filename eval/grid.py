@@ -197,6 +197,8 @@ def comparisons(
                 list(read_predictions(Path(cell_b["dir"]) / PREDICTIONS_FILE)),
             )
             results.append(
-                {"benchmark": benchmark, "source": source, "a": a, "b": b, **asdict(test)}
+                # predictor names apart from the test's own b and c (the discordant counts)
+                {"benchmark": benchmark, "source": source, "predictor_a": a, "predictor_b": b}
+                | asdict(test)
             )
     return results

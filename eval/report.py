@@ -150,7 +150,8 @@ def markdown_report(grid: dict[str, Any]) -> str:
         lines += ["| benchmark | source | A | B | b | c | p |", "|---|---|---|---|---|---|---|"]
         for t in grid["comparisons"]:
             lines.append(
-                f"| {t['benchmark']} | {t['source']} | {t['a']} | {t['b']} | {t['b']} | "
+                f"| {t['benchmark']} | {t['source']} | {t['predictor_a']} | {t['predictor_b']} | "
+                f"{t['b']} | "
                 f"{t['c']} | {t['p_value']:.3g} |"
             )
     return "\n".join(lines) + "\n"

@@ -212,6 +212,7 @@ def test_base_and_teacher_of_one_model_share_one_run(
         benchmarks={"five": str(five_sets)},
         sources=["none"],
         bootstrap_resamples=50,
+        compare=[("agent:same", "base:same")],
     )
     lines: list[str] = []
     grid = run_grid(config, tmp_path, predictor_factory=factory, progress=lines.append)
