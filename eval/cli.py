@@ -94,21 +94,6 @@ BUILD_HELP = (
 )
 
 
-def _build_dir(build: Path | None, sets_files: list[Path]) -> Path | None:
-    """The build a subset of sets (say ``kedrec demo``'s test.jsonl) came from.
-
-    ``None`` keeps each file's own folder (it is a build); otherwise ``build`` or the
-    settings' sets folder.
-    """
-    from tasks.build import MANIFEST_FILE
-
-    if build is not None:
-        return build
-    if all((path.parent / MANIFEST_FILE).is_file() for path in sets_files):
-        return None
-    return default_sets_dir()
-
-
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     table = Table(
         title=f"{summary['config']['predictor']} on {summary['n_sets']} sets "
@@ -164,7 +149,7 @@ def run(
         reference=str(reference) if reference else None,
     )
     target = out or get_settings().cache_dir / "eval" / slug(sets.stem) / slug(predictor) / source
-    _print_summary(run_eval(config, target, build_dir=_build_dir(build, [sets])), target)
+    _print_summary(run_eval(config, target, build_dir=build), target)
 
 
 @eval_app.command("grid")
@@ -206,8 +191,7 @@ def grid(
         bootstrap_resamples=resamples,
     )
     folder = out or get_settings().cache_dir / "eval" / "grid"
-    build_dir = _build_dir(build, [Path(file) for file in benchmarks.values()])
-    result = run_grid(config, folder, build_dir=build_dir, progress=console.print)
+    result = run_grid(config, folder, build_dir=build, progress=console.print)
     paths = write_report(result, folder)
     console.print(paths[0].read_text(), markup=False)
     console.print(f"report: {', '.join(str(p) for p in paths)}")

@@ -21,6 +21,7 @@ from eval.predictions import read_predictions, reference_rationales
 from eval.predictors import RECORDS_FILE, Predictor, make_predictor
 from eval.run import PREDICTIONS_FILE, SOURCES, SUMMARY_FILE, EvalConfig, run_eval
 from kedrec.settings import LiteratureSource
+from tasks.build import build_folder_of
 
 GRID_FILE = "grid.json"
 
@@ -71,7 +72,8 @@ def run_grid(
         config: The grid.
         out_dir: The grid's folder.
         predictor_factory: ``(spec, build_dir) -> Predictor`` (tests inject scripted ones).
-        build_dir: The task sets' build folder (GNN); default: each benchmark file's folder.
+        build_dir: The task sets' build folder (GNN); default
+            :func:`tasks.build.build_folder_of` each benchmark file.
         progress: Where a line per cell goes.
     """
     factory = predictor_factory or (lambda spec, build: make_predictor(spec, build_dir=build))
@@ -83,7 +85,7 @@ def run_grid(
     total = len(config.benchmarks) * len(ordered) * len(config.sources)
     done = 0
     for benchmark, sets_file in config.benchmarks.items():
-        build = build_dir or Path(sets_file).parent
+        build = build_dir or build_folder_of(Path(sets_file))
         predictors = {spec: factory(spec, build) for spec in ordered}
         for spec in ordered:
             predictor = predictors[spec]

@@ -151,8 +151,7 @@ def markdown_report(grid: dict[str, Any]) -> str:
         for t in grid["comparisons"]:
             lines.append(
                 f"| {t['benchmark']} | {t['source']} | {t['predictor_a']} | {t['predictor_b']} | "
-                f"{t['b']} | "
-                f"{t['c']} | {t['p_value']:.3g} |"
+                f"{t['b']} | {t['c']} | {t['p_value']:.3g} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -23,6 +23,7 @@ from eval.registry import METRICS
 from eval.stats import bootstrap_ci
 from kedrec.errors import ConfigError
 from kedrec.settings import LiteratureSource
+from tasks.build import build_folder_of
 from tasks.task_sets import TaskSet, read_task_sets
 
 SUMMARY_FILE = "summary.json"
@@ -132,7 +133,8 @@ def run_eval(
         config: Predictor spec, sets file, source, limit, bootstrap settings, reference file.
         out_dir: Output folder (``predictions.jsonl``, ``summary.json``, the records).
         predictor: A ready predictor (tests inject scripted ones); default from the spec.
-        build_dir: The task sets' build folder (GNN embeddings); default: the sets' folder.
+        build_dir: The task sets' build folder (GNN embeddings); default
+            :func:`tasks.build.build_folder_of` the sets file.
         references: Reference rationales by set ID; default: read from ``config.reference``.
         settings: Whose Neo4j and index the provenance records; default the process's.
 
@@ -144,7 +146,7 @@ def run_eval(
         raise ConfigError(f"--source must be one of {', '.join(SOURCES)}, not {config.source!r}")
     sets = load_sets(sets_path, config.limit)
     predictor = predictor or make_predictor(
-        config.predictor, build_dir=build_dir or sets_path.parent
+        config.predictor, build_dir=build_dir or build_folder_of(sets_path)
     )
     if references is None:
         references = reference_rationales(Path(config.reference) if config.reference else None)

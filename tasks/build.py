@@ -97,6 +97,17 @@ def benchmark_file_name(source: str) -> str:
     return f"benchmark-{re.sub(r'[^A-Za-z0-9._-]+', '_', source)}.jsonl"
 
 
+def build_folder_of(sets_file: Path) -> Path:
+    """The build a sets file came from: its own folder when that holds a build's manifest,
+    else the settings' build (sets picked out of it, such as ``kedrec demo``'s test.jsonl).
+    """
+    if (sets_file.parent / MANIFEST_FILE).is_file():
+        return sets_file.parent
+    from kedrec.settings import get_settings
+
+    return get_settings().task_sets_dir
+
+
 def split_files(folder: Path, splits: Sequence[str] = ("val", "test", "benchmark")) -> list[Path]:
     """A build's set files of ``splits`` that exist, in that order.
 

@@ -264,19 +264,22 @@ def test_random_is_seeded_per_set_and_specs_fail_in_one_line(tmp_path: Path) -> 
 def test_a_subset_of_sets_reads_the_build_it_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eval.cli import _build_dir
     from kedrec.settings import get_settings
+    from tasks.build import build_folder_of
 
     build, subset = tmp_path / "build", tmp_path / "picked"
     build.mkdir(), subset.mkdir()
     (build / "manifest.json").write_text("{}\n")
+    other = tmp_path / "other-build"
+    other.mkdir()
+    (other / "manifest.json").write_text("{}\n")
     monkeypatch.setenv("KEDREC_TASKS_SETS_DIR", str(build))
     get_settings.cache_clear()
     try:
-        # a build's own files: each benchmark keeps its folder
-        assert _build_dir(None, [build / "test.jsonl"]) is None
+        # a build's own files: each keeps its folder
+        assert build_folder_of(build / "test.jsonl") == build
+        assert build_folder_of(other / "val.jsonl") == other
         # picked sets (kedrec demo's test.jsonl) are no build: the settings' build
-        assert _build_dir(None, [build / "val.jsonl", subset / "test.jsonl"]) == build
-        assert _build_dir(subset, [build / "test.jsonl"]) == subset
+        assert build_folder_of(subset / "test.jsonl") == build
     finally:
         get_settings.cache_clear()
