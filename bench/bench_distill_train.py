@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/bench_distill_train.py [--lengths 512,1024,full] [--steps 3]
         [--grad-accum 8] [--threads 2] [--n 24] [--bolt-port 7688]
         [--trajectories FILE] [--literature-source none] [--checkpointing]
-        [--lora-dropout 0.05] [--out-name distill_train.json]
+        [--lora-dropout 0.05] [--precision fp32|bf16|auto] [--out-name distill_train.json]
 
 Examples: with ``--trajectories`` the examples of that file; otherwise (no trajectories yet)
 records are made the way ``kedrec teacher collect`` makes them: real train sets of the
@@ -188,6 +188,7 @@ def child(args: argparse.Namespace) -> None:
         eval_steps=10_000,
         gradient_checkpointing=args.checkpointing,
         lora_dropout=args.lora_dropout,
+        precision=args.precision,
     )
     timer = StepTimes()
     with tempfile.TemporaryDirectory() as out:
@@ -213,6 +214,7 @@ def child(args: argparse.Namespace) -> None:
                 "length": args.length,
                 "checkpointing": args.checkpointing,
                 "lora_dropout": args.lora_dropout,
+                "precision": result.metrics.get("precision", args.precision),
                 "tokens_per_example": round(sum(e.n_tokens for e in train) / len(train), 1),
                 "completion_tokens": round(
                     sum(e.n_tokens - e.n_prompt for e in train) / len(train), 1
@@ -245,6 +247,12 @@ def main() -> None:
     parser.add_argument("--trajectories", default=None)
     parser.add_argument("--checkpointing", action="store_true")
     parser.add_argument("--lora-dropout", type=float, default=0.05)
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32 (the CPU default), bf16 (CPU autocast: fast on CPUs with AMX/AVX512-BF16) "
+        "or auto.",
+    )
     parser.add_argument("--out-name", default=None, help="Result file name under bench/out.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--length", default="full", help=argparse.SUPPRESS)
@@ -281,7 +289,7 @@ def main() -> None:
         ]
         if args.checkpointing:
             command.append("--checkpointing")
-        command += ["--lora-dropout", str(args.lora_dropout)]
+        command += ["--lora-dropout", str(args.lora_dropout), "--precision", args.precision]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)

@@ -291,13 +291,19 @@ BENCHMARK_TSV = (
 )
 
 
-def test_benchmark_file_is_reserved_like_pharmacotherapydb(  # type: ignore[no-untyped-def]
-    tmp_path: Path, mapper, edges, names
-) -> None:
+@pytest.fixture
+def benchmark_tsv(tmp_path: Path) -> Path:
+    """BENCHMARK_TSV written to a file, as `kedrec sets build --benchmark-file` reads it."""
     tsv = tmp_path / "bench.tsv"
     tsv.write_text(BENCHMARK_TSV)
-    loaded = load_benchmark_file(tsv, mapper)
-    assert loaded.sha256 == hashlib.sha256(tsv.read_bytes()).hexdigest()
+    return tsv
+
+
+def test_benchmark_file_is_reserved_like_pharmacotherapydb(  # type: ignore[no-untyped-def]
+    benchmark_tsv: Path, mapper, edges, names
+) -> None:
+    loaded = load_benchmark_file(benchmark_tsv, mapper)
+    assert loaded.sha256 == hashlib.sha256(benchmark_tsv.read_bytes()).hexdigest()
     assert loaded.sources() == {"mimic-iii": 2}
     assert loaded.report.refused == {"drug not in the graph": 1}
     assert benchmark_file_name("mimic-iii") == "benchmark-mimic-iii.jsonl"
@@ -317,11 +323,9 @@ def test_benchmark_file_is_reserved_like_pharmacotherapydb(  # type: ignore[no-u
 
 
 def test_build_writes_benchmark_file_sets_and_manifest(  # type: ignore[no-untyped-def]
-    tmp_path: Path, slice_files, names, mapper
+    tmp_path: Path, benchmark_tsv: Path, slice_files, names, mapper
 ) -> None:
-    tsv = tmp_path / "bench.tsv"
-    tsv.write_text(BENCHMARK_TSV)
-    loaded = load_benchmark_file(tsv, mapper)
+    loaded = load_benchmark_file(benchmark_tsv, mapper)
     result = build_task_sets(
         slice_files,
         names,
