@@ -8,6 +8,11 @@ the teacher's (:class:`~agent.tool_node.ToolNode`): a failing tool is an error m
 model sees, not the end of the turn. Threads are persisted
 by a LangGraph checkpointer (SQLite under ``<cache_dir>/chat``), so ``kedrec chat --thread``
 continues a conversation. ``graph`` (no checkpointer) is what ``langgraph dev`` serves.
+
+``/recommend DISEASE | DRUG A | DRUG B`` runs the plan-mode graph on an ad-hoc set (the
+student's, for ``student:<folder>``: the same fixed evidence steps and one generation) and
+adds the question and answer to the thread. A student answers only such turns: it was never
+trained to call tools.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from agent.context import AgentContext
 from agent.defaults import close_default_tools, default_model, default_tools
 from agent.tool_node import ToolNode, resolve_tools, run_context
 from kedrec.errors import ConfigError
+from llm.chat_models import is_student
 
 logger = logging.getLogger(__name__)
 
@@ -51,29 +57,35 @@ CHAT_SYSTEM_PROMPT = (
 
 OUT_OF_STEPS = "I could not finish within the step limit; ask a narrower question."
 
+RECOMMEND_COMMAND = "/recommend"
+RECOMMEND_USAGE = f"{RECOMMEND_COMMAND} DISEASE | DRUG A | DRUG B"
+
 ToolsFactory = Callable[[AgentContext], list[BaseTool]]
 ModelFactory = Callable[[AgentContext], BaseChatModel]
+Recommender = Callable[[str, str, str, AgentContext], str]
+"""``(disease, drug_a, drug_b, context) -> answer text``: what ``/recommend`` runs."""
 
 
 def refuse_student(context: AgentContext) -> None:
-    """Refuse a student model: chat is tool calling, which a student was never trained for.
+    """Refuse a student model in the ReAct loop: a student was never trained to call tools.
 
-    A student (``student:<folder>``) answers one disease and two candidates in plan mode,
-    with ``kedrec recommend --model student:<folder>``.
+    A student (``student:<folder>``) answers one disease and two candidates in plan mode:
+    ``/recommend`` in ``kedrec chat``, or ``kedrec recommend --model student:<folder>``.
 
     Raises:
         ConfigError: ``context.model`` is a student.
     """
-    if context.model.strip().lower().startswith("student:"):
+    if is_student(context.model):
         raise ConfigError(
-            f"kedrec chat needs a tool-calling model, and {context.model} is a student (plan "
-            f"mode only): use `kedrec recommend --model {context.model} --disease … "
-            "--candidates … …`"
+            f"the chat's tool loop needs a tool-calling model, and {context.model} is a student "
+            f"(plan mode only): ask it with `{RECOMMEND_USAGE}` in kedrec chat, or `kedrec "
+            f"recommend --model {context.model} --disease … --candidates … …`"
         )
 
 
 def chat_model(context: AgentContext) -> BaseChatModel:
-    """The chat's model (:func:`agent.defaults.default_model`); a student is refused.
+    """The model of the chat's tool loop (:func:`agent.defaults.default_model`); a student is
+    refused (it answers ``/recommend`` turns only).
 
     Raises:
         ConfigError: ``context.model`` is a student (:func:`refuse_student`).
@@ -192,6 +204,64 @@ def new_thread_id() -> str:
     return f"chat-{uuid.uuid4().hex[:10]}"
 
 
+# -- /recommend -------------------------------------------------------------------------------
+
+
+def parse_recommend(text: str) -> tuple[str, str, str]:
+    """``/recommend DISEASE | DRUG A | DRUG B`` → the three names (or DRKG IDs).
+
+    Raises:
+        ConfigError: Not three non-empty parts separated by ``|``.
+    """
+    parts = [part.strip() for part in text.removeprefix(RECOMMEND_COMMAND).split("|")]
+    if len(parts) != 3 or not all(parts):
+        raise ConfigError(
+            f"usage: {RECOMMEND_USAGE} (a disease and two drugs, names or DRKG IDs, between |)"
+        )
+    disease, drug_a, drug_b = parts
+    return disease, drug_a, drug_b
+
+
+def answer_text(task_set: Any, run: Any) -> str:
+    """A plan run as chat text: the choice, confidence, domain answers, rationale and the
+    citations that survived the check (or why there is no answer).
+    """
+    if run.status != "ok" or run.answer is None:
+        return f"No answer: {run.failure_reason or 'unknown reason'}"
+    names = {c.id: c.name for c in task_set.candidates}
+    answer = run.answer
+    chosen = names.get(run.choice_id or "", answer.choice)
+    lines = [
+        f"{chosen} ({run.choice_id or '—'}) for {task_set.disease.name} "
+        f"({task_set.disease.id}), confidence {answer.confidence:.2f}."
+    ]
+    lines += [f"{item.question_id}: {item.answer}" for item in answer.answers]
+    lines.append(f"Rationale: {answer.rationale}")
+    lines.append(f"Verified citations: {', '.join(run.citation_check.verified) or 'none'}")
+    return "\n".join(lines)
+
+
+def recommend_text(disease: str, drug_a: str, drug_b: str, context: AgentContext) -> str:
+    """Resolve the names on the settings' graph and answer in the context's plan graph (the
+    student's for a student: same evidence steps, one generation, citation check).
+    """
+    from agent.defaults import default_graph_tools
+    from agent.run import resolve_task, run_set
+
+    graph_tools = default_graph_tools()
+    task_set = resolve_task(graph_tools, disease, [drug_a, drug_b])
+    return answer_text(task_set, run_set(task_set, context=context, graph_tools=graph_tools))
+
+
+def record_recommendation(compiled: Any, thread_id: str, question: str, answer: str) -> None:
+    """Add a ``/recommend`` turn to the thread, as if the model had answered it."""
+    compiled.update_state(
+        {"configurable": {"thread_id": thread_id}},
+        {"messages": [HumanMessage(content=question), AIMessage(content=answer)]},
+        as_node="call_model",
+    )
+
+
 # -- the REPL ---------------------------------------------------------------------------------
 
 
@@ -237,7 +307,14 @@ def stream_turn(
                     yield "tool_result", f"{message.name}{status}: {_short(message.content)}"
 
 
-HELP = "Commands: /new (new thread), /threads (list threads), /quit. Anything else is asked."
+HELP = (
+    f"Commands: {RECOMMEND_USAGE}, /new (new thread), /threads (list threads), /quit. "
+    "Anything else is asked."
+)
+STUDENT_HELP = (
+    f"A student answers {RECOMMEND_USAGE} only (it was trained on the plan prompt, not to "
+    "call tools). Commands: /new, /threads, /quit."
+)
 
 
 def chat_repl(
@@ -248,6 +325,7 @@ def chat_repl(
     thread_id: str | None = None,
     input_fn: Callable[[str], str] = input,
     console: Any = None,
+    recommend: Recommender | None = None,
 ) -> str:
     """Run the terminal chat until ``/quit`` or end of input; return the last thread ID.
 
@@ -261,13 +339,18 @@ def chat_repl(
         thread_id: Thread to continue; a new one when None.
         input_fn: Reads one line (``input``; injected in tests).
         console: A rich console for output (stdout when None).
+        recommend: What ``/recommend`` runs (default :func:`recommend_text`).
     """
     from rich.console import Console
     from rich.markup import escape
 
     out = console or Console()
+    student = is_student(context.model)
+    help_text = STUDENT_HELP if student else HELP
     thread = thread_id or new_thread_id()
-    out.print(f"[bold]KEDRec chat[/bold] ({context.model}), thread [cyan]{thread}[/cyan]. {HELP}")
+    out.print(
+        f"[bold]KEDRec chat[/bold] ({context.model}), thread [cyan]{thread}[/cyan]. {help_text}"
+    )
     while True:
         try:
             text = input_fn("you> ").strip()
@@ -290,8 +373,23 @@ def chat_repl(
                     f"{escape(_short(info.first_question, 60))}"
                 )
             continue
+        if text == RECOMMEND_COMMAND or text.startswith(RECOMMEND_COMMAND + " "):
+            try:
+                names = parse_recommend(text)
+                with out.status(f"answering with {context.model}…"):
+                    answer = (recommend or recommend_text)(*names, context)
+            except Exception as error:  # a name not found, the model missing: one line
+                logger.warning("recommend failed", exc_info=True)
+                out.print(f"[red]error[/red]: {escape(_short(str(error) or type(error).__name__))}")
+                continue
+            record_recommendation(compiled, thread, text, answer)
+            out.print(f"[bold green]kedrec>[/bold green] {escape(answer)}", highlight=False)
+            continue
         if text.startswith("/"):
-            out.print(f"unknown command {escape(text)}. {HELP}")
+            out.print(f"unknown command {escape(text)}. {help_text}")
+            continue
+        if student:
+            out.print(help_text)
             continue
         out.print("[bold green]kedrec>[/bold green] ", end="")
         after_tool = False
@@ -313,12 +411,11 @@ def chat_repl(
 
 
 def chat_session(context: AgentContext, *, thread_id: str | None = None) -> str:
-    """``kedrec chat``: the REPL on the settings' graph with threads in SQLite.
-
-    Raises:
-        ConfigError: ``context.model`` is a student (:func:`refuse_student`), before the REPL.
+    """``kedrec chat``: the REPL on the settings' graph with threads in SQLite (a student
+    answers ``/recommend`` turns only).
     """
-    refuse_student(context)
+    if is_student(context.model):
+        default_model(context)  # a malformed folder fails now, in one line naming the fix
     checkpointer = sqlite_checkpointer(threads_path())
     try:
         compiled = build_chat_graph(checkpointer=checkpointer)

@@ -6,7 +6,6 @@ Each command calls the public function a notebook would (:func:`agent.collect.co
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -14,14 +13,17 @@ from typing import Annotated, Any, get_args
 import typer
 
 from kedrec.console import console
-from kedrec.errors import ConfigError, EntityNotFoundError
+from kedrec.errors import ConfigError
 from kedrec.settings import LiteratureSource, TeacherMode
 
 teacher_app = typer.Typer(no_args_is_help=True)
 
 ModelOption = Annotated[
     str | None,
-    typer.Option(help="'local:smollm2', 'local:/path/to/hf-model' or 'openai:<model>'."),
+    typer.Option(
+        help="'local:smollm2', 'local:/path/to/hf-model', 'openai:<model>' or 'student:DIR' "
+        "(a distilled student: plan mode; in chat, /recommend turns only)."
+    ),
 ]
 ModeOption = Annotated[
     str | None,
@@ -126,35 +128,6 @@ def print_collect_report(report: Any, out: Path) -> None:
 # -- recommend --------------------------------------------------------------------------------
 
 
-def resolve_task(graph_tools: Any, disease: str, candidates: list[str]) -> Any:
-    """Build an ad-hoc task set from names or IDs (label unknown: 0 is a filler)."""
-    from tasks.task_sets import NamedEntity, TaskSet
-
-    def one(name: str, kind: str) -> NamedEntity:
-        matches = graph_tools.resolve_entity(name, kinds=[kind], limit=1)
-        if not matches:
-            raise EntityNotFoundError(f"no {kind} matches {name!r}: try another spelling or ID")
-        return NamedEntity(id=matches[0].id, name=matches[0].name)
-
-    if len(candidates) != 2:
-        raise ConfigError("--candidates takes exactly two drugs")
-    found_disease = one(disease, "Disease")
-    drugs = [one(name, "Compound") for name in candidates]
-    digest = hashlib.sha256(
-        "|".join([found_disease.id, *(d.id for d in drugs)]).encode()
-    ).hexdigest()
-    return TaskSet(
-        set_id=f"adhoc-{digest[:12]}",
-        split="test",
-        disease=found_disease,
-        candidates=drugs,
-        label=0,
-        seed=0,
-        source="adhoc",
-        hidden_pairs=[],
-    )
-
-
 def print_run(task_set: Any, run: Any) -> None:
     """Show a teacher run: choice, confidence, domain answers, rationale, citations."""
     from rich.markup import escape
@@ -212,7 +185,7 @@ def recommend_command(
 ) -> None:
     """Ask the teacher which of two drugs fits a disease, with rationale and citations."""
     from agent.defaults import close_default_tools, default_graph_tools
-    from agent.run import run_set
+    from agent.run import resolve_task, run_set
     from agent.trajectory import build_record, record_line
 
     context = _context(model, literature_source, mode=mode)

@@ -542,7 +542,7 @@ def collect(
             metadata=run_metadata(),
             with_evidence=with_evidence,
         )
-        bar = progress_bar() if progress else None
+        bar = progress_bar() if progress and todo else None  # no bar when all are recorded
         task = bar.add_task("teacher", total=len(todo)) if bar else None
         if bar:
             bar.start()

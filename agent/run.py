@@ -7,6 +7,7 @@ everything recorded up to that point.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -29,8 +30,9 @@ from agent.state import AgentTask
 from evidence.bundle import EvidenceBundle
 from evidence.masking import masked_tools
 from graph_store.tools import GraphTools
-from kedrec.errors import failure_text
-from tasks.task_sets import TaskSet
+from kedrec.errors import ConfigError, EntityNotFoundError, failure_text
+from llm.chat_models import is_student
+from tasks.task_sets import NamedEntity, TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ def run_set(
     rationalization: it was trained on the plan prompt and does not call tools. Its folder is
     checked before the run (a malformed one raises ``llm.student.StudentModelError``).
     """
-    if context.model.strip().lower().startswith("student:"):
+    if is_student(context.model):
         import copy
 
         from agent.defaults import default_model
@@ -176,3 +178,38 @@ def run_set(
             task_set, context=context, graph_tools=graph_tools, model=model, bundle=bundle
         )
     return run_teacher(task_set, context=context, graph_tools=graph_tools, model=model)
+
+
+def resolve_task(graph_tools: GraphTools, disease: str, candidates: list[str]) -> TaskSet:
+    """An ad-hoc task set from names or IDs (`kedrec recommend`, chat's ``/recommend``).
+
+    The label is unknown (0 is a filler); the set ID is a hash of the three entity IDs.
+
+    Raises:
+        EntityNotFoundError: A name matches no entity of its kind.
+        ConfigError: Not exactly two candidates.
+    """
+
+    def one(name: str, kind: str) -> NamedEntity:
+        matches = graph_tools.resolve_entity(name, kinds=[kind], limit=1)
+        if not matches:
+            raise EntityNotFoundError(f"no {kind} matches {name!r}: try another spelling or ID")
+        return NamedEntity(id=matches[0].id, name=matches[0].name)
+
+    if len(candidates) != 2:
+        raise ConfigError("a recommendation takes exactly two candidate drugs")
+    found_disease = one(disease, "Disease")
+    drugs = [one(name, "Compound") for name in candidates]
+    digest = hashlib.sha256(
+        "|".join([found_disease.id, *(d.id for d in drugs)]).encode()
+    ).hexdigest()
+    return TaskSet(
+        set_id=f"adhoc-{digest[:12]}",
+        split="test",
+        disease=found_disease,
+        candidates=drugs,
+        label=0,
+        seed=0,
+        source="adhoc",
+        hidden_pairs=[],
+    )

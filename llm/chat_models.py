@@ -44,6 +44,13 @@ LOCAL_PLACEHOLDER_KEY = "not-needed"
 """Sent as the key to a local OpenAI-compatible server started without one."""
 
 
+def is_student(model: str) -> bool:
+    """Whether a ``provider:model`` spec names a distilled student (``student:<folder>``):
+    such a model answers in plan mode only (it was never trained to call tools).
+    """
+    return model.strip().lower().startswith("student:")
+
+
 class ChatModelConfigError(ConfigError):
     """``KEDREC_AGENT_MODEL`` or the provider's environment (key, base URL) is wrong."""
 

@@ -310,3 +310,59 @@ def test_langgraph_json_graphs_import() -> None:
         graph = getattr(module, attribute)
         assert hasattr(graph, "invoke") and hasattr(graph, "stream"), name
         assert "__start__" in graph.get_graph().nodes
+
+
+def test_chat_recommend_turn_answers_and_joins_the_thread(
+    tmp_path: Path, test_neo4j_env: None, loaded_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.run
+
+    monkeypatch.setattr(agent.run, "run_set", fake_run)
+    model = ScriptedChatModel(script=[AIMessage(content="As above: metformin.")], seen=[])
+    saver = sqlite_checkpointer(tmp_path / "threads.sqlite")
+    compiled = build_chat_graph(
+        tools_factory=lambda ctx: [], model_factory=lambda ctx: model, checkpointer=saver
+    )
+    lines = iter(
+        [
+            "/recommend type 2 diabetes mellitus | metformin",
+            "/recommend no such disease xyz | metformin | Galantamine",
+            "/recommend type 2 diabetes mellitus | metformin | Galantamine",
+            "Why that one?",
+        ]
+    )
+    buffer = io.StringIO()
+
+    def reader(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    try:
+        chat_repl(
+            compiled,
+            saver,
+            context=AgentContext(),
+            thread_id="t-rec",
+            input_fn=reader,
+            console=Console(file=buffer, width=300, color_system=None),
+        )
+    finally:
+        from agent.defaults import close_default_tools
+
+        close_default_tools()
+    out = buffer.getvalue()
+    assert "usage: /recommend DISEASE | DRUG A | DRUG B" in out
+    assert "error: no Disease matches 'no such disease xyz'" in out
+    assert f"Metformin ({METFORMIN}) for type 2 diabetes mellitus (Disease::DOID:9352)" in out
+    assert "confidence 0.72" in out and "mechanism: Lowers hepatic glucose." in out
+    assert f"Verified citations: {METFORMIN}" in out and "PMID:1" not in out.split("Verified")[1]
+    assert "As above: metformin." in out
+    kinds = [
+        m.type
+        for m in compiled.get_state({"configurable": {"thread_id": "t-rec"}}).values["messages"]
+    ]
+    assert kinds == ["human", "ai", "human", "ai"], "the recommendation is part of the thread"
+    assert any("Rationale: Metformin acts on PRKAB1" in str(m.content) for m in model.seen[-1])
+    saver.conn.close()

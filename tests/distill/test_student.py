@@ -438,16 +438,61 @@ def test_student_graph_is_the_plan_graph_and_served_lazily(
     assert answered["result"].choice_scores is not None
 
 
-def test_chat_refuses_a_student(student_dir: Path) -> None:
-    from agent.chat import build_chat_graph, chat_model, chat_session
+def test_chat_student_answers_recommend_turns_only(  # type: ignore[no-untyped-def]
+    student_dir: Path, tmp_path: Path, test_neo4j_env: None, loaded_graph
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from agent.chat import build_chat_graph, chat_model, chat_repl, sqlite_checkpointer
+    from agent.defaults import close_default_tools
 
     context = AgentContext(model=f"student:{student_dir}")
-    with pytest.raises(ConfigError, match=r"kedrec recommend --model student:") as caught:
-        chat_session(context)
-    assert "\n" not in str(caught.value)
-    with pytest.raises(ConfigError, match="tool-calling"):
-        chat_model(context)
-    build_chat_graph()  # building the graph loads no model
+    with pytest.raises(ConfigError, match="tool-calling") as caught:
+        chat_model(context)  # the tool loop (and langgraph dev's chat graph) refuses it
+    assert "\n" not in str(caught.value) and "/recommend" in str(caught.value)
+
+    def no_tool_loop(ctx: AgentContext) -> Any:
+        raise AssertionError("a student never enters the chat's tool loop")
+
+    saver = sqlite_checkpointer(tmp_path / "threads.sqlite")
+    compiled = build_chat_graph(
+        tools_factory=lambda ctx: [], model_factory=no_tool_loop, checkpointer=saver
+    )
+    lines = iter(
+        ["What is metformin?", "/recommend type 2 diabetes mellitus | metformin | Galantamine"]
+    )
+    buffer = io.StringIO()
+
+    def reader(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    try:
+        chat_repl(
+            compiled,
+            saver,
+            context=context,
+            thread_id="t-student",
+            input_fn=reader,
+            console=Console(file=buffer, width=300, color_system=None),
+        )
+    finally:
+        close_default_tools()
+    out = buffer.getvalue()
+    assert "A student answers /recommend DISEASE | DRUG A | DRUG B only" in out
+    assert "error" not in out.lower(), out
+    messages = compiled.get_state({"configurable": {"thread_id": "t-student"}}).values["messages"]
+    assert [m.type for m in messages] == ["human", "ai"], "the free question was not asked"
+    answer = str(messages[1].content)
+    first = answer.splitlines()[0]
+    assert first.startswith(("Metformin (Compound::DB00331)", "Galantamine (Compound::DB00674)"))
+    assert "for type 2 diabetes mellitus (Disease::DOID:9352), confidence" in first
+    assert "Rationale:" in answer and "Verified citations:" in answer
+    saver.conn.close()
 
 
 # -- batch prediction and recommend -------------------------------------------------------------
