@@ -17,6 +17,7 @@ from kedrec.settings import (
     AgentSettings,
     ChoiceRule,
     LiteratureSource,
+    LocalDtype,
     TeacherMode,
     field_default,
     field_description,
@@ -46,6 +47,7 @@ class AgentContext:
     mode: TeacherMode = _setting("mode")  # noqa: RUF009 (a Field)
     choice_rule: ChoiceRule = _setting("choice_rule")  # noqa: RUF009 (a Field)
     abstain_margin: float = _setting("abstain_margin")
+    local_dtype: LocalDtype = _setting("local_dtype")  # noqa: RUF009 (a Field)
     rationalize: bool = _setting("rationalize")
     price_input_per_mtok: float = _setting("price_input_per_mtok")
     price_output_per_mtok: float = _setting("price_output_per_mtok")

@@ -262,6 +262,9 @@ TeacherMode = Literal["plan", "agent"]
 ChoiceRule = Literal["sum", "mean", "mutual_info"]
 """How candidate log-likelihoods are compared (see AgentSettings.choice_rule)."""
 
+LocalDtype = Literal["auto", "float32", "bfloat16"]
+"""The weights' dtype of an in-process model (see AgentSettings.local_dtype)."""
+
 
 class AgentSettings(BaseSettings):
     """Defaults of one teacher run: :class:`agent.context.AgentContext` has these fields (and
@@ -303,6 +306,13 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="Plan mode abstains ('insufficient evidence') when the best candidate "
         "beats the other by less than this (in the choice rule's units).",
+    )
+    local_dtype: LocalDtype = Field(
+        "auto",
+        description="Weights of in-process models (local:…, student:…): 'auto' keeps the "
+        "folder's dtype (float32 for the converted SmolLM2), 'bfloat16' halves the memory "
+        "read per token and is faster on CPUs with AMX or AVX512-BF16 (choices can differ "
+        "from float32 in close calls), 'float32'.",
     )
     rationalize: bool = Field(
         False,

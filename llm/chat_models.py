@@ -51,6 +51,11 @@ def is_student(model: str) -> bool:
     return model.strip().lower().startswith("student:")
 
 
+def local_dtype(spec: ChatModelSpec) -> str:
+    """The spec's ``local_dtype`` (``AgentContext`` has one; other specs mean ``auto``)."""
+    return str(getattr(spec, "local_dtype", "auto"))
+
+
 class ChatModelConfigError(ConfigError):
     """``KEDREC_AGENT_MODEL`` or the provider's environment (key, base URL) is wrong."""
 
@@ -194,6 +199,7 @@ def _local_model(name: str, spec: ChatModelSpec, settings: KedrecSettings) -> Ba
         model_name=label,
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
+        dtype=local_dtype(spec),
     )
 
 
@@ -213,4 +219,5 @@ def _student_model(
         model_name=f"student:{folder.name}",
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
+        dtype=local_dtype(spec),
     )

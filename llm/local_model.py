@@ -274,12 +274,27 @@ _BACKENDS: dict[str, LocalBackend] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
-def load_backend(folder: Path, num_threads: int | None = None) -> LocalBackend:
-    """Load (once per process) the model and tokenizer in ``folder``.
+def torch_dtype(name: str) -> Any:
+    """``from_pretrained``'s dtype for a ``KEDREC_AGENT_LOCAL_DTYPE`` value ("auto": the
+    folder's own).
+    """
+    if name == "auto":
+        return "auto"
+    if name not in ("float32", "bfloat16"):
+        raise LocalModelError(
+            f"unknown local dtype {name!r}: use auto, float32 or bfloat16 "
+            "(KEDREC_AGENT_LOCAL_DTYPE)"
+        )
+    return getattr(_import_torch(), name)
+
+
+def load_backend(folder: Path, num_threads: int | None = None, dtype: str = "auto") -> LocalBackend:
+    """Load (once per process and dtype) the model and tokenizer in ``folder``.
 
     Args:
         folder: An HF causal-LM folder (config, safetensors, tokenizer, chat template).
         num_threads: Torch CPU threads; default :func:`default_num_threads`.
+        dtype: ``auto`` (the folder's), ``float32`` or ``bfloat16`` (:func:`torch_dtype`).
 
     Returns:
         The shared backend.
@@ -287,7 +302,7 @@ def load_backend(folder: Path, num_threads: int | None = None) -> LocalBackend:
     Raises:
         LocalModelError: The folder is not a model folder or has no chat template.
     """
-    key = str(folder.resolve())
+    key = f"{folder.resolve()}|{dtype}"
     with _BACKENDS_LOCK:
         if key in _BACKENDS:
             return _BACKENDS[key]
@@ -304,7 +319,9 @@ def load_backend(folder: Path, num_threads: int | None = None) -> LocalBackend:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         if not tokenizer.chat_template:
             raise LocalModelError(f"{folder} has no chat template: use an instruct model")
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto", local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch_dtype(dtype), local_files_only=True
+        )
         model.eval()
         backend = LocalBackend.of(model, tokenizer, time.perf_counter() - started)
         logger.info("loaded %s in %.1f s", folder, backend.load_seconds)
@@ -425,6 +442,9 @@ class LocalChatModel(BaseChatModel):
     temperature: float = Field(default=0.0, ge=0.0, description="0 means greedy decoding.")
     max_tokens: int = Field(default=1024, ge=1, description="New tokens per model turn.")
     num_threads: int = Field(default_factory=default_num_threads, ge=1)
+    dtype: str = Field(
+        default="auto", description="Weights' dtype: auto (the folder's), float32 or bfloat16."
+    )
 
     _backend: LocalBackend | None = PrivateAttr(default=None)
 
@@ -439,13 +459,14 @@ class LocalChatModel(BaseChatModel):
             "model_path": self.model_path,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
+            "dtype": self.dtype,
         }
 
     @property
     def backend(self) -> LocalBackend:
         """The loaded model, loaded on first use (so building the chat model is cheap)."""
         if self._backend is None:
-            self._backend = load_backend(Path(self.model_path), self.num_threads)
+            self._backend = load_backend(Path(self.model_path), self.num_threads, self.dtype)
         return self._backend
 
     def bind_tools(

@@ -38,6 +38,7 @@ from llm.local_model import (
     ensure_smollm2,
     is_model_folder,
     load_backend,
+    torch_dtype,
 )
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,10 @@ _STUDENTS_LOCK = threading.Lock()
 
 
 def load_student_backend(
-    folder: Path, num_threads: int | None = None, cache_dir: Path | None = None
+    folder: Path,
+    num_threads: int | None = None,
+    cache_dir: Path | None = None,
+    dtype: str = "auto",
 ) -> LocalBackend:
     """Load (once per process) a student: ``merged/`` if present, else base + ``adapter/``.
 
@@ -210,6 +214,8 @@ def load_student_backend(
         folder: The student folder (``kedrec distill train --out``).
         num_threads: Torch CPU threads; default :func:`~llm.local_model.default_num_threads`.
         cache_dir: Where a ``local:smollm2`` base is cached; default the settings'.
+        dtype: The weights' dtype (:func:`llm.local_model.torch_dtype`; the adapter is merged
+            in that dtype).
 
     Returns:
         The shared backend; its model is the base with the adapter merged in, in eval mode.
@@ -221,8 +227,8 @@ def load_student_backend(
     info = read_student_info(folder)
     merged = folder / MERGED_DIR
     if merged.exists():
-        return load_backend(merged, num_threads)
-    key = str(folder.resolve())
+        return load_backend(merged, num_threads, dtype)
+    key = f"{folder.resolve()}|{dtype}"
     with _STUDENTS_LOCK:
         if key in _STUDENTS:
             return _STUDENTS[key]
@@ -255,7 +261,9 @@ def load_student_backend(
         )
         if not tokenizer.chat_template:
             raise StudentModelError(f"{base} has no chat template: use an instruct base model")
-        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch_dtype(dtype), local_files_only=True
+        )
         try:
             student = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
         except Exception as error:  # a wrong base, a damaged file: one line naming the fix
@@ -296,6 +304,6 @@ class StudentChatModel(LocalChatModel):
         if self._backend is None:
             cache = Path(self.cache_dir) if self.cache_dir else None
             self._backend = load_student_backend(
-                Path(self.student_dir), self.num_threads, cache_dir=cache
+                Path(self.student_dir), self.num_threads, cache_dir=cache, dtype=self.dtype
             )
         return self._backend

@@ -159,6 +159,13 @@ def test_load_chat_model_student_is_a_local_model_with_the_adapter(
     assert not torch.allclose(_logits(backend.model, ids), _logits(base.model, ids)), (
         "the adapter is applied"
     )
+    half = load_chat_model(
+        AgentContext(model=f"student:{student_dir}", local_dtype="bfloat16")
+    ).backend  # type: ignore[attr-defined]
+    assert half is not backend and next(half.model.parameters()).dtype == torch.bfloat16
+    assert torch.allclose(
+        _logits(half.model, ids).float(), _logits(backend.model, ids), atol=0.1, rtol=0.05
+    ), "the same student, rounded"
 
 
 def test_merged_folder_is_preferred(tiny_base: Path, tmp_path: Path) -> None:

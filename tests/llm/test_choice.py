@@ -367,3 +367,29 @@ def test_fields_after_scoring_reuse_its_prompt_cache_and_write_the_same_text(
     expected = generate_fields(smollm2, other, "Choice: A\n", fields)
     smollm2.prompt_cache = saved
     assert generate_fields(smollm2, other, "Choice: A\n", fields).text == expected.text
+
+
+@pytest.mark.slow
+def test_bfloat16_weights_load_apart_and_score_like_float32(smollm2: LocalBackend) -> None:
+    import torch
+
+    from agent.context import AgentContext
+    from llm.chat_models import load_chat_model
+    from llm.local_model import LocalChatModel, LocalModelError
+
+    folder = ensure_smollm2(get_settings().cache_dir)
+    half = load_backend(folder, dtype="bfloat16")
+    assert half is not smollm2 and half is load_backend(folder, dtype="bfloat16")
+    assert next(half.model.parameters()).dtype == torch.bfloat16  # type: ignore[attr-defined]
+    assert next(smollm2.model.parameters()).dtype == torch.float32  # type: ignore[attr-defined]
+    options = ["Paris", "Carvedilol"]
+    full = score_options(smollm2, FRANCE, "Answer: ", options)
+    rounded = score_options(half, FRANCE, "Answer: ", options)
+    assert [o.option for o in rounded.options] == options
+    assert rounded.best("sum").index == full.best("sum").index == 0
+    for a, b in zip(full.options, rounded.options, strict=True):
+        assert math.isfinite(b.loglik) and abs(a.loglik - b.loglik) < 0.25 * max(1.0, -a.loglik)
+    model = load_chat_model(AgentContext(model="local:smollm2", local_dtype="bfloat16"))
+    assert isinstance(model, LocalChatModel) and model.backend is half
+    with pytest.raises(LocalModelError, match="use auto, float32 or bfloat16"):
+        load_backend(folder, dtype="float16")
