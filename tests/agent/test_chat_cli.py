@@ -29,6 +29,7 @@ from agent.context import AgentContext
 from agent.records import CitationCheck, DomainAnswer, FinalAnswer, TeacherRun
 from graph_store.tools import GraphTools
 from kedrec.settings import get_settings
+from tests.support.terminal import scripted_input
 
 REPO = Path(__file__).resolve().parents[2]
 METFORMIN = "Compound::DB00331"
@@ -169,14 +170,8 @@ def test_chat_new_thread_and_step_limit(tmp_path: Path) -> None:
     compiled = build_chat_graph(
         tools_factory=lambda ctx: [], model_factory=lambda ctx: model, checkpointer=saver
     )
-    lines = iter(["hello", "/new", "/threads", "/bogus"])
+    reader = scripted_input(["hello", "/new", "/threads", "/bogus"])
     buffer = io.StringIO()
-
-    def reader(prompt: str) -> str:
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
 
     last = chat_repl(
         compiled,
@@ -323,7 +318,7 @@ def test_chat_recommend_turn_answers_and_joins_the_thread(
     compiled = build_chat_graph(
         tools_factory=lambda ctx: [], model_factory=lambda ctx: model, checkpointer=saver
     )
-    lines = iter(
+    reader = scripted_input(
         [
             "/recommend type 2 diabetes mellitus | metformin",
             "/recommend no such disease xyz | metformin | Galantamine",
@@ -332,12 +327,6 @@ def test_chat_recommend_turn_answers_and_joins_the_thread(
         ]
     )
     buffer = io.StringIO()
-
-    def reader(prompt: str) -> str:
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
 
     try:
         chat_repl(

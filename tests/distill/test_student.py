@@ -454,6 +454,7 @@ def test_chat_student_answers_recommend_turns_only(  # type: ignore[no-untyped-d
 
     from agent.chat import build_chat_graph, chat_model, chat_repl, sqlite_checkpointer
     from agent.defaults import close_default_tools
+    from tests.support.terminal import scripted_input
 
     context = AgentContext(model=f"student:{student_dir}")
     with pytest.raises(ConfigError, match="tool-calling") as caught:
@@ -467,16 +468,10 @@ def test_chat_student_answers_recommend_turns_only(  # type: ignore[no-untyped-d
     compiled = build_chat_graph(
         tools_factory=lambda ctx: [], model_factory=no_tool_loop, checkpointer=saver
     )
-    lines = iter(
+    reader = scripted_input(
         ["What is metformin?", "/recommend type 2 diabetes mellitus | metformin | Galantamine"]
     )
     buffer = io.StringIO()
-
-    def reader(prompt: str) -> str:
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
 
     try:
         chat_repl(
