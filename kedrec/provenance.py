@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from datetime import UTC, datetime
@@ -11,8 +12,13 @@ from kedrec import __version__
 from kedrec.settings import REPO_ROOT
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), if any."""
+    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), if any.
+
+    Read once per process: a long run records the code it started with, not a commit made in
+    the checkout while it ran (and records do not each cost two ``git`` calls).
+    """
     try:
         commit = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],

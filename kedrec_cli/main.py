@@ -49,7 +49,9 @@ def main() -> None:
 
     from kedrec.console import console
     from kedrec.errors import KedrecError
+    from kedrec.provenance import git_commit
 
+    git_commit()  # read now: what this process records is the checkout it started from
     try:
         app()
     except KedrecError as error:
