@@ -62,8 +62,6 @@ RECOMMEND_USAGE = f"{RECOMMEND_COMMAND} DISEASE | DRUG A | DRUG B"
 
 ToolsFactory = Callable[[AgentContext], list[BaseTool]]
 ModelFactory = Callable[[AgentContext], BaseChatModel]
-Recommender = Callable[[str, str, str, AgentContext], str]
-"""``(disease, drug_a, drug_b, context) -> answer text``: what ``/recommend`` runs."""
 
 
 def refuse_student(context: AgentContext) -> None:
@@ -325,7 +323,6 @@ def chat_repl(
     thread_id: str | None = None,
     input_fn: Callable[[str], str] = input,
     console: Any = None,
-    recommend: Recommender | None = None,
 ) -> str:
     """Run the terminal chat until ``/quit`` or end of input; return the last thread ID.
 
@@ -339,7 +336,6 @@ def chat_repl(
         thread_id: Thread to continue; a new one when None.
         input_fn: Reads one line (``input``; injected in tests).
         console: A rich console for output (stdout when None).
-        recommend: What ``/recommend`` runs (default :func:`recommend_text`).
     """
     from rich.console import Console
     from rich.markup import escape
@@ -377,7 +373,7 @@ def chat_repl(
             try:
                 names = parse_recommend(text)
                 with out.status(f"answering with {context.model}…"):
-                    answer = (recommend or recommend_text)(*names, context)
+                    answer = recommend_text(*names, context)
             except Exception as error:  # a name not found, the model missing: one line
                 logger.warning("recommend failed", exc_info=True)
                 out.print(f"[red]error[/red]: {escape(_short(str(error) or type(error).__name__))}")

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, get_args
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -46,6 +46,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 from kedrec.errors import KedrecError
+from kedrec.settings import LocalDtype
 from llm.tool_call_parsing import TOOL_CALL_OPEN, format_tool_call, parse_tool_calls
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ def torch_dtype(name: str) -> Any:
     """
     if name == "auto":
         return "auto"
-    if name not in ("float32", "bfloat16"):
+    if name not in get_args(LocalDtype):
         raise LocalModelError(
             f"unknown local dtype {name!r}: use auto, float32 or bfloat16 "
             "(KEDREC_AGENT_LOCAL_DTYPE)"

@@ -29,7 +29,7 @@ from agent.context import AgentContext
 from agent.records import CitationCheck, DomainAnswer, FinalAnswer, TeacherRun
 from graph_store.tools import GraphTools
 from kedrec.settings import get_settings
-from tests.support.terminal import scripted_input
+from tests.support.terminal import run_chat, scripted_input
 
 REPO = Path(__file__).resolve().parents[2]
 METFORMIN = "Compound::DB00331"
@@ -318,30 +318,18 @@ def test_chat_recommend_turn_answers_and_joins_the_thread(
     compiled = build_chat_graph(
         tools_factory=lambda ctx: [], model_factory=lambda ctx: model, checkpointer=saver
     )
-    reader = scripted_input(
-        [
+    out = run_chat(
+        compiled,
+        saver,
+        context=AgentContext(),
+        thread_id="t-rec",
+        lines=[
             "/recommend type 2 diabetes mellitus | metformin",
             "/recommend no such disease xyz | metformin | Galantamine",
             "/recommend type 2 diabetes mellitus | metformin | Galantamine",
             "Why that one?",
-        ]
+        ],
     )
-    buffer = io.StringIO()
-
-    try:
-        chat_repl(
-            compiled,
-            saver,
-            context=AgentContext(),
-            thread_id="t-rec",
-            input_fn=reader,
-            console=Console(file=buffer, width=300, color_system=None),
-        )
-    finally:
-        from agent.defaults import close_default_tools
-
-        close_default_tools()
-    out = buffer.getvalue()
     assert "usage: /recommend DISEASE | DRUG A | DRUG B" in out
     assert "error: no Disease matches 'no such disease xyz'" in out
     assert f"Metformin ({METFORMIN}) for type 2 diabetes mellitus (Disease::DOID:9352)" in out

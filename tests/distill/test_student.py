@@ -448,13 +448,8 @@ def test_student_graph_is_the_plan_graph_and_served_lazily(
 def test_chat_student_answers_recommend_turns_only(  # type: ignore[no-untyped-def]
     student_dir: Path, tmp_path: Path, test_neo4j_env: None, loaded_graph
 ) -> None:
-    import io
-
-    from rich.console import Console
-
-    from agent.chat import build_chat_graph, chat_model, chat_repl, sqlite_checkpointer
-    from agent.defaults import close_default_tools
-    from tests.support.terminal import scripted_input
+    from agent.chat import build_chat_graph, chat_model, sqlite_checkpointer
+    from tests.support.terminal import run_chat
 
     context = AgentContext(model=f"student:{student_dir}")
     with pytest.raises(ConfigError, match="tool-calling") as caught:
@@ -468,23 +463,16 @@ def test_chat_student_answers_recommend_turns_only(  # type: ignore[no-untyped-d
     compiled = build_chat_graph(
         tools_factory=lambda ctx: [], model_factory=no_tool_loop, checkpointer=saver
     )
-    reader = scripted_input(
-        ["What is metformin?", "/recommend type 2 diabetes mellitus | metformin | Galantamine"]
+    out = run_chat(
+        compiled,
+        saver,
+        context=context,
+        thread_id="t-student",
+        lines=[
+            "What is metformin?",
+            "/recommend type 2 diabetes mellitus | metformin | Galantamine",
+        ],
     )
-    buffer = io.StringIO()
-
-    try:
-        chat_repl(
-            compiled,
-            saver,
-            context=context,
-            thread_id="t-student",
-            input_fn=reader,
-            console=Console(file=buffer, width=300, color_system=None),
-        )
-    finally:
-        close_default_tools()
-    out = buffer.getvalue()
     assert "A student answers /recommend DISEASE | DRUG A | DRUG B only" in out
     assert "error" not in out.lower(), out
     messages = compiled.get_state({"configurable": {"thread_id": "t-student"}}).values["messages"]

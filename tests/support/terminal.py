@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
+from typing import Any
 
 
 def scripted_input(lines: Iterable[str]) -> Callable[[str], str]:
@@ -18,3 +20,29 @@ def scripted_input(lines: Iterable[str]) -> Callable[[str], str]:
             raise EOFError from None
 
     return read
+
+
+def run_chat(
+    compiled: Any, saver: Any, *, context: Any, thread_id: str, lines: Iterable[str]
+) -> str:
+    """Run ``agent.chat.chat_repl`` over ``lines`` on the settings' graph and return what it
+    printed (the default graph tools that ``/recommend`` opens are closed afterwards).
+    """
+    from rich.console import Console
+
+    from agent.chat import chat_repl
+    from agent.defaults import close_default_tools
+
+    buffer = io.StringIO()
+    try:
+        chat_repl(
+            compiled,
+            saver,
+            context=context,
+            thread_id=thread_id,
+            input_fn=scripted_input(lines),
+            console=Console(file=buffer, width=300, color_system=None),
+        )
+    finally:
+        close_default_tools()
+    return buffer.getvalue()
