@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import AgentContext
+from agent.plan_answer import check_choice_only
 from agent.records import TeacherRun
 from agent.trajectory import (
     TrajectoryRecord,
@@ -238,7 +239,8 @@ class CollectReport:
     total: int = 0
     already_done: int = 0
     retried: int = 0
-    """Sets run again because their last record had failed (``retry_failed``)."""
+    """Sets run again because their last record had failed (``retry_failed``) or held only
+    a choice where this run writes whole answers (see :func:`recorded_ids`)."""
     attempted: int = 0
     ok: int = 0
     failed: int = 0
@@ -340,17 +342,21 @@ def latest_records(path: Path, keep: Collection[str] | None = None) -> dict[str,
     return latest
 
 
-def recorded_ids(path: Path, *, retry_failed: bool = False) -> set[str]:
-    """Set IDs a resumed collection skips: every set in the file, or with ``retry_failed``
-    only those whose last record is not ``failed``.
+def recorded_ids(path: Path, *, retry_failed: bool = False, need_answers: bool = False) -> set[str]:
+    """Set IDs a resumed collection skips: every set in the file, less those whose last
+    record failed (with ``retry_failed``) or holds only a choice (with ``need_answers``: a
+    ``choice_only`` record has no rationale for a run that writes one).
 
     Raises:
         DataFormatError: A line is not a complete JSON record (see :func:`read_records`).
     """
-    status = {set_id: r.get("status") for set_id, r in latest_records(path, ("status",)).items()}
-    if not retry_failed:
-        return set(status)
-    return {set_id for set_id, value in status.items() if value != "failed"}
+    latest = latest_records(path, ("status", "context"))
+    return {
+        set_id
+        for set_id, record in latest.items()
+        if not (retry_failed and record.get("status") == "failed")
+        and not (need_answers and (record.get("context") or {}).get("choice_only"))
+    }
 
 
 class _Writer:
@@ -495,7 +501,8 @@ def collect(
         failures by reason, citation validity, tokens and cost).
 
     Raises:
-        ConfigError: Bad concurrency, or another collector holds ``out_path``.
+        ConfigError: Bad concurrency, ``choice_only`` where it cannot hold (agent mode, an
+            API model), or another collector holds ``out_path``.
         DataFormatError: A task set or an existing record line is malformed.
     """
     from kedrec.console import progress_bar
@@ -504,6 +511,7 @@ def collect(
 
     if concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    check_choice_only(context)
     if run is None:
         from agent.run import run_set
 
@@ -522,12 +530,13 @@ def collect(
             logger.warning(
                 "cut a partial last line (%d bytes) from %s", report.repaired_bytes, out_path
             )
-        done = recorded_ids(out_path, retry_failed=retry_failed)
+        done = recorded_ids(
+            out_path, retry_failed=retry_failed, need_answers=not context.choice_only
+        )
         todo = list(_pending(sets, done))
         wanted = {s.set_id for s in sets}
         report.already_done = len(wanted & done)
-        if retry_failed:
-            report.retried = len(wanted & (recorded_ids(out_path) - done))
+        report.retried = len(wanted & (recorded_ids(out_path) - done))
         if graph_tools is None and todo:
             from graph_store.connection import open_driver
             from graph_store.tools import GraphTools

@@ -49,6 +49,7 @@ class AgentContext:
     abstain_margin: float = _setting("abstain_margin")
     local_dtype: LocalDtype = _setting("local_dtype")  # noqa: RUF009 (a Field)
     rationalize: bool = _setting("rationalize")
+    choice_only: bool = _setting("choice_only")
     price_input_per_mtok: float = _setting("price_input_per_mtok")
     price_output_per_mtok: float = _setting("price_output_per_mtok")
     api_max_retries: int = _setting("api_max_retries")

@@ -48,6 +48,8 @@ from agent.sections import (
 )
 from agent.state import AgentTask
 from evidence.ids import find_ids
+from kedrec.errors import ConfigError
+from llm.chat_models import is_in_process
 from tasks.task_sets import NamedEntity, TaskSet
 
 CHOICE_PREFIX = f"{CHOICE_LABEL}: "
@@ -126,6 +128,8 @@ def answer_plan(
     from llm.local_model import LocalChatModel
 
     started = time.perf_counter()
+    if context.choice_only and not isinstance(model, LocalChatModel):
+        raise ConfigError(choice_only_error(context.model))
     if isinstance(model, LocalChatModel):
         result = _local_answer(model, messages, task_set, context)
     elif _is_openai(model):
@@ -133,6 +137,29 @@ def answer_plan(
     else:
         result = _text_answer(model, messages, task_set, context)
     return result.model_copy(update={"model_seconds": time.perf_counter() - started})
+
+
+def choice_only_error(model: str) -> str:
+    """Why ``choice_only`` cannot answer with ``model``, and what to do instead."""
+    return (
+        f"choice_only needs an in-process model (local:…, student:…) whose choice is scored "
+        f"before the rationale, not {model!r}: unset KEDREC_AGENT_CHOICE_ONLY / drop "
+        "--choice-only for it"
+    )
+
+
+def check_choice_only(context: AgentContext) -> None:
+    """Refuse ``choice_only`` up front where it cannot hold (agent mode, an API model).
+
+    Raises:
+        ConfigError: ``choice_only`` with agent mode or a model that is not in-process.
+    """
+    if not context.choice_only:
+        return
+    if context.mode != "plan":
+        raise ConfigError("choice_only is a plan-mode setting: use --mode plan or drop it")
+    if not is_in_process(context.model):
+        raise ConfigError(choice_only_error(context.model))
 
 
 def _is_openai(model: BaseChatModel) -> bool:
@@ -186,12 +213,17 @@ def _local_answer(
         chosen = INSUFFICIENT if abstain else task_set.candidates[best.index].id
     name = next((c.name for c in task_set.candidates if c.id == chosen), INSUFFICIENT)
     prefill = f"{CHOICE_PREFIX}{name}\n"
-    cited = citation_choices(str(messages[-1].content), task_set)
-    generated = generate_fields(
-        model.backend, plan_turns(messages), prefill, field_budgets(context.max_tokens, cited)
-    )
-    text = prefill + generated.text
-    tokens = TokenUsage(input_tokens=generated.prompt_tokens, output_tokens=generated.new_tokens)
+    if context.choice_only:  # the choice above is final: nothing after it can change it
+        text, tokens = prefill, TokenUsage()
+    else:
+        cited = citation_choices(str(messages[-1].content), task_set)
+        generated = generate_fields(
+            model.backend, plan_turns(messages), prefill, field_budgets(context.max_tokens, cited)
+        )
+        text = prefill + generated.text
+        tokens = TokenUsage(
+            input_tokens=generated.prompt_tokens, output_tokens=generated.new_tokens
+        )
     return PlanAnswer(
         answer=_with_choice(text, task_set, chosen, confidence),
         message=AIMessage(content=text),

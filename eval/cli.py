@@ -94,6 +94,17 @@ BUILD_HELP = (
 )
 
 
+ChoiceOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--choice-only",
+        help="Model predictors (in-process: local:…, student:…) stop after the choice, which "
+        "is scored before anything else and so is the full answer's: selection metrics on "
+        "many sets in a fraction of the time; rationale, citation and ROUGE metrics stay empty.",
+    ),
+]
+
+
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     table = Table(
         title=f"{summary['config']['predictor']} on {summary['n_sets']} sets "
@@ -135,6 +146,7 @@ def run(
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
     build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
+    choice_only: ChoiceOnlyOption = False,
 ) -> None:
     """Score one predictor on task sets: per-set predictions (JSONL) and a summary (JSON)."""
     from eval.grid import slug
@@ -147,6 +159,7 @@ def run(
         limit=limit,
         bootstrap_resamples=resamples,
         reference=str(reference) if reference else None,
+        choice_only=choice_only,
     )
     target = out or get_settings().cache_dir / "eval" / slug(sets.stem) / slug(predictor) / source
     _print_summary(run_eval(config, target, build_dir=build), target)
@@ -172,6 +185,7 @@ def grid(
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
     build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
+    choice_only: ChoiceOnlyOption = False,
 ) -> None:
     """Predictors × sources × benchmarks: the paper's Tables 1–2 as Markdown and PNG plots."""
     from eval.grid import GridConfig, run_grid
@@ -189,6 +203,7 @@ def grid(
         limit=limit,
         reference=str(reference) if reference else None,
         bootstrap_resamples=resamples,
+        choice_only=choice_only,
     )
     folder = out or get_settings().cache_dir / "eval" / "grid"
     result = run_grid(config, folder, build_dir=build, progress=console.print)

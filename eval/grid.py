@@ -47,6 +47,8 @@ class GridConfig:
     bootstrap_resamples: int = 1000
     compare: list[tuple[str, str]] = field(default_factory=list)
     """Predictor pairs for the paired McNemar test (default: student vs each other one)."""
+    choice_only: bool = False
+    """Model predictors stop after the choice: Table 1 only (no rationales, no ROUGE)."""
 
 
 def _cell_done(out_dir: Path, config: EvalConfig) -> dict[str, Any] | None:
@@ -76,7 +78,9 @@ def run_grid(
             :func:`tasks.build.build_folder_of` each benchmark file.
         progress: Where a line per cell goes.
     """
-    factory = predictor_factory or (lambda spec, build: make_predictor(spec, build_dir=build))
+    factory = predictor_factory or (
+        lambda spec, build: make_predictor(spec, build_dir=build, choice_only=config.choice_only)
+    )
     teacher = next((p for p in config.predictors if p.startswith("teacher:")), None)
     ordered = ([teacher] if teacher else []) + [p for p in config.predictors if p != teacher]
     fixed_references = reference_rationales(Path(config.reference)) if config.reference else None
@@ -110,6 +114,7 @@ def run_grid(
                     source=run_source,
                     limit=config.limit,
                     bootstrap_resamples=config.bootstrap_resamples,
+                    choice_only=config.choice_only,
                     reference=config.reference
                     or (f"grid teacher {teacher}" if teacher and spec != teacher else None),
                 )

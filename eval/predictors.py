@@ -131,6 +131,9 @@ class ModelPredictor:
     concurrency: int = 1
     graph_tools: Any = None
     """Unmasked graph tools to share (the tests pass their server's); None: from the settings."""
+    choice_only: bool = False
+    """Stop after the choice (``AgentContext.choice_only``): selection metrics only, the
+    rationale, citations and ROUGE of its predictions are left empty."""
 
     @property
     def run_key(self) -> tuple[str, str]:
@@ -149,6 +152,7 @@ class ModelPredictor:
         context.mode = "agent" if self.kind == "agent" else "plan"
         context.rationalize = False
         context.literature_source = source
+        context.choice_only = self.choice_only
         return context
 
     def predict(
@@ -188,7 +192,8 @@ class ModelPredictor:
         for task_set in sets:
             record = latest[task_set.set_id]
             seconds += float(record.get("wall_seconds") or 0.0)
-            predictions.append(record_prediction(record, task_set, references.get(task_set.set_id)))
+            prediction = record_prediction(record, task_set, references.get(task_set.set_id))
+            predictions.append(choice_of(prediction) if self.choice_only else prediction)
         return PredictorRun(
             predictions,
             seconds,
@@ -205,6 +210,21 @@ class ModelPredictor:
                 "prompt_version": self.context(source).prompt_version,
             },
         )
+
+
+def choice_of(prediction: SetPrediction) -> SetPrediction:
+    """Only the choice of a prediction: a choice-only evaluation scores selection alone,
+    even where a resumed record also holds a rationale and citations.
+    """
+    return prediction.model_copy(
+        update={
+            "rationale": "",
+            "reference_rationale": None,
+            "cited_ids": (),
+            "verified_ids": (),
+            "cited_passages": None,
+        }
+    )
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -421,8 +441,9 @@ class RandomPredictor:
         return PredictorRun(predictions, time.perf_counter() - started, {"seed": self.seed})
 
 
-def make_predictor(spec: str, *, build_dir: Path) -> Predictor:
-    """The predictor a spec names (see the module docstring).
+def make_predictor(spec: str, *, build_dir: Path, choice_only: bool = False) -> Predictor:
+    """The predictor a spec names (see the module docstring); ``choice_only`` stops model
+    predictors after the choice (baselines write no rationale anyway).
 
     Raises:
         ConfigError: An unknown or incomplete spec (the message lists the known ones).
@@ -434,9 +455,9 @@ def make_predictor(spec: str, *, build_dir: Path) -> Predictor:
             from distill.student import student_dir_of
 
             student_dir_of(spec)  # a one-line error when the folder is not named
-            return ModelPredictor(spec, kind, spec.strip())
+            return ModelPredictor(spec, kind, spec.strip(), choice_only=choice_only)
         model = arg.strip() or "local:smollm2"
-        return ModelPredictor(spec, kind, model)
+        return ModelPredictor(spec, kind, model, choice_only=choice_only)
     if kind == "gnn":
         if arg not in ("", "independent", "sampler"):
             raise ConfigError(f"predictor {spec!r}: use gnn, gnn:independent or gnn:sampler")

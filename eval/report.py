@@ -93,6 +93,14 @@ def markdown_report(grid: dict[str, Any]) -> str:
         "† does not read literature: one run fills every source column. Intervals are 95% "
         "percentile bootstrap over sets. Abstentions count as wrong.",
         *_twin_notes(cells),
+        *(
+            [
+                "Choice only (`--choice-only`): the model rows stopped after the choice, so "
+                "Table 2 and the citation columns are empty for them."
+            ]
+            if grid.get("config", {}).get("choice_only")
+            else []
+        ),
         "",
         "## Table 1: drug selection (macro F1 [95% CI] / accuracy)",
         "",

@@ -43,6 +43,8 @@ class EvalConfig:
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
     bootstrap_seed: int = 0
     reference: str | None = None
+    choice_only: bool = False
+    """Model predictors stop after the choice: selection metrics only."""
 
 
 def metric_table(
@@ -146,7 +148,9 @@ def run_eval(
         raise ConfigError(f"--source must be one of {', '.join(SOURCES)}, not {config.source!r}")
     sets = load_sets(sets_path, config.limit)
     predictor = predictor or make_predictor(
-        config.predictor, build_dir=build_dir or build_folder_of(sets_path)
+        config.predictor,
+        build_dir=build_dir or build_folder_of(sets_path),
+        choice_only=config.choice_only,
     )
     if references is None:
         references = reference_rationales(Path(config.reference) if config.reference else None)

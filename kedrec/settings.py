@@ -314,6 +314,13 @@ class AgentSettings(BaseSettings):
         "read per token and is faster on CPUs with AMX or AVX512-BF16 (choices can differ "
         "from float32 in close calls), 'float32'.",
     )
+    choice_only: bool = Field(
+        False,
+        description="Plan mode with an in-process model (local:…, student:…) stops after the "
+        "choice: no rationale, domain answers or citations are written. The choice is scored "
+        "before any of them, so it is the one a full answer makes; for selection metrics on "
+        "many sets at a fraction of the time (rationale and citation metrics are left empty).",
+    )
     rationalize: bool = Field(
         False,
         description="Gold-label rationales: the teacher is told the relevant candidate and "

@@ -51,6 +51,13 @@ def is_student(model: str) -> bool:
     return model.strip().lower().startswith("student:")
 
 
+def is_in_process(model: str) -> bool:
+    """Whether a ``provider:model`` spec runs in this process (``local:…``, ``student:…``):
+    its plan answer scores the choice by log-likelihood before writing anything else.
+    """
+    return model.partition(":")[0].strip().lower() in ("local", "student")
+
+
 def local_dtype(spec: ChatModelSpec) -> str:
     """The spec's ``local_dtype`` (``AgentContext`` has one; other specs mean ``auto``)."""
     return str(getattr(spec, "local_dtype", "auto"))

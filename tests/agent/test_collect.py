@@ -497,3 +497,42 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
             _Writer(tmp_path / "out.jsonl")
     finally:
         first.close()
+
+
+def test_choice_only_records_never_stand_in_for_whole_answers(
+    tmp_path: Path, tools: GraphTools, settings: Any
+) -> None:
+    """A choice-only record has no rationale: a run that writes one answers the set again,
+    while a choice-only run takes any earlier record (its choice is the same).
+    """
+    sets_path, out = tmp_path / "sets.jsonl", tmp_path / "out.jsonl"
+    write_task_sets(make_sets(2, "c"), sets_path)
+    choice = AgentContext(literature_source="none", choice_only=True)
+    first = run_collect(sets_path, out, tools, settings, context=choice, with_evidence=False)
+    assert first.attempted == 2
+    assert all(r["context"]["choice_only"] for r in read_lines(out))
+    assert recorded_ids(out) == {"c-000", "c-001"}
+    assert recorded_ids(out, need_answers=True) == set()
+    again = run_collect(sets_path, out, tools, settings, context=choice, with_evidence=False)
+    assert again.attempted == 0
+    full = run_collect(sets_path, out, tools, settings, with_evidence=False)
+    assert (full.retried, full.attempted, full.already_done) == (2, 2, 0)
+    assert recorded_ids(out, need_answers=True) == {"c-000", "c-001"}
+    after = run_collect(sets_path, out, tools, settings, context=choice, with_evidence=False)
+    assert (after.attempted, after.already_done) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [({"mode": "agent"}, "plan-mode setting"), ({"model": "openai:gpt-4o-mini"}, "in-process")],
+)
+def test_choice_only_is_refused_in_one_line_where_it_cannot_hold(
+    tmp_path: Path, overrides: dict[str, Any], words: str
+) -> None:
+    sets_path, out = tmp_path / "sets.jsonl", tmp_path / "out.jsonl"
+    write_task_sets(make_sets(1), sets_path)
+    context = AgentContext(literature_source="none", choice_only=True, **overrides)
+    with pytest.raises(ConfigError, match=words) as refused:
+        collect(sets_path, out, context=context, run=scripted_run, progress=False)
+    assert "\n" not in str(refused.value) and "choice" in str(refused.value)
+    assert not out.exists(), "refused before anything is written"
