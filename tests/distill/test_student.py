@@ -399,6 +399,35 @@ def test_run_student_answers_in_plan_mode_with_only_the_fixed_steps(
         assert student_prompt(backend.tokenizer, task_set, render_bundle(bundle)) == expected
 
 
+def test_choice_only_is_the_whole_answers_choice_and_nothing_after_it(
+    student_dir: Path, graph_tools: GraphTools, task_set: TaskSet
+) -> None:
+    """The choice is scored before the rationale: stopping there changes no choice or score."""
+    from distill.student import run_student
+
+    bundle = build_evidence_bundle(task_set, graph_tools, literature_source="none")
+    runs = {
+        choice_only: run_student(
+            task_set,
+            student_dir=student_dir,
+            graph_tools=graph_tools,
+            context=student_context(choice_only=choice_only),
+            bundle=bundle,
+        )
+        for choice_only in (False, True)
+    }
+    whole, choice = runs[False], runs[True]
+    assert whole.status == choice.status == "ok", (whole.failure_reason, choice.failure_reason)
+    assert choice.choice_id == whole.choice_id and choice.answer and whole.answer
+    assert choice.answer.choice == whole.answer.choice
+    assert choice.choice_scores is not None and whole.choice_scores is not None
+    assert choice.choice_scores.loglik == pytest.approx(whole.choice_scores.loglik, abs=1e-4)
+    assert whole.tokens.output_tokens > 0 and choice.tokens.output_tokens == 0
+    assert str(choice.messages[-1]["data"]["content"]).count("\n") == 1  # "Choice: NAME\n"
+    assert choice.answer.rationale == "" and choice.answer.citations == []
+    assert choice.citation_check is not None and choice.citation_check.removed == []
+
+
 def test_run_set_forces_plan_mode_for_a_student(
     student_dir: Path, graph_tools: GraphTools, task_set: TaskSet, tool_calls: Counter[str]
 ) -> None:

@@ -283,3 +283,43 @@ def test_a_subset_of_sets_reads_the_build_it_came_from(
         assert build_folder_of(subset / "test.jsonl") == build
     finally:
         get_settings.cache_clear()
+
+
+def test_choice_only_scores_selection_alone_from_any_record(
+    graph_tools: GraphTools, five_sets: Path, tmp_path: Path, settings: KedrecSettings
+) -> None:
+    """``--choice-only`` keeps the choices (here resumed from whole answers) and leaves the
+    rationale and citation metrics empty rather than scoring absent text as zero.
+    """
+    runner = FirstOrLabel(False, "because the drug links to the disease genes")
+    predictor = ModelPredictor(
+        "base:local:tiny", "base", "local:tiny", run=runner, graph_tools=graph_tools
+    )
+    full_config = EvalConfig(predictor="base:local:tiny", sets=str(five_sets), source="none")
+    references = {
+        s.set_id: "the drug links to the disease genes" for s in read_task_sets(five_sets)
+    }
+    full = run_eval(
+        full_config, tmp_path, predictor=predictor, references=references, settings=settings
+    )
+    assert full["metrics"]["rouge1"]["value"] is not None
+    assert full["metrics"]["citation_precision"]["value"] is not None
+
+    choice_config = EvalConfig(
+        predictor="base:local:tiny", sets=str(five_sets), source="none", choice_only=True
+    )
+    predictor.choice_only = True
+    chosen = run_eval(
+        choice_config, tmp_path, predictor=predictor, references=references, settings=settings
+    )
+    assert runner.calls == 5, "the whole answers' choices are reused"
+    assert chosen["config"]["choice_only"] is True
+    for metric in ("accuracy", "macro_f1", "abstention_rate"):
+        assert chosen["metrics"][metric]["value"] == full["metrics"][metric]["value"], metric
+    for metric in ("rouge1", "rougeL", "citation_precision", "citation_support"):
+        assert chosen["metrics"][metric]["value"] is None, metric
+    assert all(
+        not p.rationale and not p.cited_ids
+        for p in read_predictions(tmp_path / "predictions.jsonl")
+    )
+    assert make_predictor("base:local:x", build_dir=tmp_path, choice_only=True).choice_only  # type: ignore[attr-defined]
