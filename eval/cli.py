@@ -105,6 +105,17 @@ ChoiceOnlyOption = Annotated[
 ]
 
 
+SampleOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Score a seeded random subset of N sets (after --limit; kept in file order): "
+        "an unbiased estimate on a benchmark too big to run whole. Recorded in the summary.",
+        min=1,
+    ),
+]
+SampleSeedOption = Annotated[int, typer.Option(help="Seed of --sample.")]
+
+
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     table = Table(
         title=f"{summary['config']['predictor']} on {summary['n_sets']} sets "
@@ -147,6 +158,8 @@ def run(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
     build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
     choice_only: ChoiceOnlyOption = False,
+    sample: SampleOption = None,
+    sample_seed: SampleSeedOption = 0,
 ) -> None:
     """Score one predictor on task sets: per-set predictions (JSONL) and a summary (JSON)."""
     from eval.grid import slug
@@ -160,6 +173,8 @@ def run(
         bootstrap_resamples=resamples,
         reference=str(reference) if reference else None,
         choice_only=choice_only,
+        sample=sample,
+        sample_seed=sample_seed,
     )
     target = out or get_settings().cache_dir / "eval" / slug(sets.stem) / slug(predictor) / source
     _print_summary(run_eval(config, target, build_dir=build), target)
@@ -186,6 +201,8 @@ def grid(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=1)] = 1000,
     build: Annotated[Path | None, typer.Option(help=BUILD_HELP)] = None,
     choice_only: ChoiceOnlyOption = False,
+    sample: SampleOption = None,
+    sample_seed: SampleSeedOption = 0,
 ) -> None:
     """Predictors × sources × benchmarks: the paper's Tables 1–2 as Markdown and PNG plots."""
     from eval.grid import GridConfig, run_grid
@@ -204,6 +221,8 @@ def grid(
         reference=str(reference) if reference else None,
         bootstrap_resamples=resamples,
         choice_only=choice_only,
+        sample=sample,
+        sample_seed=sample_seed,
     )
     folder = out or get_settings().cache_dir / "eval" / "grid"
     result = run_grid(config, folder, build_dir=build, progress=console.print)

@@ -49,6 +49,9 @@ class GridConfig:
     """Predictor pairs for the paired McNemar test (default: student vs each other one)."""
     choice_only: bool = False
     """Model predictors stop after the choice: Table 1 only (no rationales, no ROUGE)."""
+    sample: int | None = None
+    """A seeded random subset of this many sets of each benchmark (see ``EvalConfig``)."""
+    sample_seed: int = 0
 
 
 def _cell_done(out_dir: Path, config: EvalConfig) -> dict[str, Any] | None:
@@ -115,6 +118,8 @@ def run_grid(
                     limit=config.limit,
                     bootstrap_resamples=config.bootstrap_resamples,
                     choice_only=config.choice_only,
+                    sample=config.sample,
+                    sample_seed=config.sample_seed,
                     reference=config.reference
                     or (f"grid teacher {teacher}" if teacher and spec != teacher else None),
                 )

@@ -101,6 +101,14 @@ def markdown_report(grid: dict[str, Any]) -> str:
             if grid.get("config", {}).get("choice_only")
             else []
         ),
+        *(
+            [
+                f"Sampled: at most {grid['config']['sample']} sets of each benchmark, drawn "
+                f"with seed {grid['config'].get('sample_seed', 0)} (`--sample`)."
+            ]
+            if grid.get("config", {}).get("sample")
+            else []
+        ),
         "",
         "## Table 1: drug selection (macro F1 [95% CI] / accuracy)",
         "",

@@ -11,6 +11,7 @@ short continues where it stopped).
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +46,10 @@ class EvalConfig:
     reference: str | None = None
     choice_only: bool = False
     """Model predictors stop after the choice: selection metrics only."""
+    sample: int | None = None
+    """A seeded random subset of this many sets (after ``limit``), in file order: an
+    unbiased estimate on a benchmark too big to run whole."""
+    sample_seed: int = 0
 
 
 def metric_table(
@@ -111,10 +116,20 @@ def provenance(sets_path: Path, settings: Any = None) -> dict[str, Any]:
     }
 
 
-def load_sets(path: Path, limit: int | None) -> list[TaskSet]:
-    """The sets of a file (the first ``limit``); no sets is an error naming the file."""
+def load_sets(
+    path: Path, limit: int | None, sample: int | None = None, sample_seed: int = 0
+) -> list[TaskSet]:
+    """The sets of a file: the first ``limit``, then ``sample`` of them drawn with
+    ``sample_seed`` (kept in file order; all when there are no more). No sets is an error
+    naming the file.
+    """
     sets = list(read_task_sets(path))
     sets = sets[:limit] if limit else sets
+    if sample is not None and sample < 1:
+        raise ConfigError(f"--sample must be at least 1, not {sample}")
+    if sample is not None and sample < len(sets):
+        chosen = sorted(random.Random(sample_seed).sample(range(len(sets)), sample))
+        sets = [sets[i] for i in chosen]
     if not sets:
         raise ConfigError(f"{path} holds no task sets: build them with `kedrec sets build`")
     return sets
@@ -146,7 +161,7 @@ def run_eval(
     sets_path = Path(config.sets)
     if config.source not in SOURCES:
         raise ConfigError(f"--source must be one of {', '.join(SOURCES)}, not {config.source!r}")
-    sets = load_sets(sets_path, config.limit)
+    sets = load_sets(sets_path, config.limit, config.sample, config.sample_seed)
     predictor = predictor or make_predictor(
         config.predictor,
         build_dir=build_dir or build_folder_of(sets_path),

@@ -323,3 +323,17 @@ def test_choice_only_scores_selection_alone_from_any_record(
         for p in read_predictions(tmp_path / "predictions.jsonl")
     )
     assert make_predictor("base:local:x", build_dir=tmp_path, choice_only=True).choice_only  # type: ignore[attr-defined]
+
+
+def test_a_sample_is_seeded_in_file_order_and_refuses_zero(five_sets: Path) -> None:
+    from eval.run import load_sets
+
+    every = [s.set_id for s in load_sets(five_sets, None)]
+    drawn = [s.set_id for s in load_sets(five_sets, None, sample=3, sample_seed=7)]
+    assert drawn == [s.set_id for s in load_sets(five_sets, None, sample=3, sample_seed=7)]
+    assert len(drawn) == 3 and drawn == [i for i in every if i in drawn], "file order"
+    others = {tuple(s.set_id for s in load_sets(five_sets, None, 3, seed)) for seed in range(8)}
+    assert len(others) > 1, "the seed changes the draw"
+    assert [s.set_id for s in load_sets(five_sets, 4, sample=9)] == every[:4]
+    with pytest.raises(ConfigError, match="--sample"):
+        load_sets(five_sets, None, sample=0)
