@@ -80,6 +80,15 @@ def collect_command(
     evidence: Annotated[
         bool, typer.Option(help="Build and store each set's evidence bundle.")
     ] = True,
+    choice_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--choice-only/--whole-answers",
+            help="Stop after the choice (in-process models): with --rationalize, each record is "
+            "the set's evidence bundle and label, the data of the student's selection-only "
+            "examples, at the cost of the graph queries alone.",
+        ),
+    ] = None,
     retry_failed: Annotated[
         bool,
         typer.Option(
@@ -95,7 +104,9 @@ def collect_command(
     report = collect(
         sets,
         out,
-        context=_context(model, literature_source, mode=mode, rationalize=rationalize),
+        context=_context(
+            model, literature_source, mode=mode, rationalize=rationalize, choice_only=choice_only
+        ),
         limit=limit,
         concurrency=concurrency,
         with_evidence=evidence,

@@ -342,6 +342,10 @@ def latest_records(path: Path, keep: Collection[str] | None = None) -> dict[str,
     return latest
 
 
+RESUME_KEYS = ("status", "context")
+"""The keys of a record that decide whether a resumed collection skips its set."""
+
+
 def recorded_ids(path: Path, *, retry_failed: bool = False, need_answers: bool = False) -> set[str]:
     """Set IDs a resumed collection skips: every set in the file, less those whose last
     record failed (with ``retry_failed``) or holds only a choice (with ``need_answers``: a
@@ -350,7 +354,11 @@ def recorded_ids(path: Path, *, retry_failed: bool = False, need_answers: bool =
     Raises:
         DataFormatError: A line is not a complete JSON record (see :func:`read_records`).
     """
-    latest = latest_records(path, ("status", "context"))
+    return _skipped(latest_records(path, RESUME_KEYS), retry_failed, need_answers)
+
+
+def _skipped(latest: dict[str, dict[str, Any]], retry_failed: bool, need_answers: bool) -> set[str]:
+    """:func:`recorded_ids` over records already read (``latest_records(…, RESUME_KEYS)``)."""
     return {
         set_id
         for set_id, record in latest.items()
@@ -530,13 +538,12 @@ def collect(
             logger.warning(
                 "cut a partial last line (%d bytes) from %s", report.repaired_bytes, out_path
             )
-        done = recorded_ids(
-            out_path, retry_failed=retry_failed, need_answers=not context.choice_only
-        )
+        latest = latest_records(out_path, RESUME_KEYS)  # one read for both counts below
+        done = _skipped(latest, retry_failed, need_answers=not context.choice_only)
         todo = list(_pending(sets, done))
         wanted = {s.set_id for s in sets}
         report.already_done = len(wanted & done)
-        report.retried = len(wanted & (recorded_ids(out_path) - done))
+        report.retried = len(wanted & (set(latest) - done))
         if graph_tools is None and todo:
             from graph_store.connection import open_driver
             from graph_store.tools import GraphTools

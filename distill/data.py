@@ -3,9 +3,20 @@ r"""Trajectory records → student training examples, with every drop counted by
 An example is one plan-mode prompt (:func:`distill.prompting.student_prompt` over the record's
 ``evidence_text``: byte for byte what the student reads at inference) and one completion: the
 teacher's answer in the layout of :mod:`agent.sections` with ``Choice:`` set to the set's
-label (paper Eq. 7), then the end-of-turn token. Its tokens carry per-token loss weights:
-prompt tokens are masked (label -100, weight 0), the chosen name and its newline weigh 1
-(``L_select``), every other answer token weighs λ (``L_rationale``, paper Eq. 8).
+label (paper Eq. 7), then the end-of-turn token. Its tokens carry per-token loss weights that
+make the example's loss paper Eq. 8, ``L_select + λ·L_rationale`` with each term a mean over
+its own tokens: prompt tokens are masked (label -100, weight 0), each of the ``n_c`` tokens of
+the chosen name and its newline weighs ``1 / n_c`` (``L_select``), each of the ``n_r`` other
+answer tokens ``λ / n_r`` (``L_rationale``). A token-mean over the whole answer would give the
+choice ~2% of the loss (a few name tokens among ~200 answer tokens).
+
+A **selection-only** example comes from a choice-only record (collected with
+``KEDREC_AGENT_CHOICE_ONLY=true``, typically ``--rationalize``: the evidence bundle and the
+label, no model call): its completion is ``Choice: <label>\n`` alone, without an end-of-turn
+token (the student writes the rationale after that line at inference), and only ``L_select``
+is learnt from it — the label-only task of the multi-task form of "Distilling step-by-step".
+Selection is supervised by the ground truth whatever the teacher chose, so the teacher's
+choice and citations do not filter these.
 
 Kept are records that are usable teacher demonstrations (Agent Distillation / FireAct
 filtering), checked in this order; the first failed check is the record's drop reason
@@ -22,6 +33,9 @@ filtering), checked in this order; the first failed check is the record's drop r
    label and only explain it: always kept);
 7. prompt + completion fit ``max_length`` tokens (never truncated: a cut prompt is not what
    the student reads).
+
+A choice-only record skips checks 5 and 6 (it has no citations, and its label is the target
+whatever the teacher chose) and becomes a selection-only example.
 
 Every train or val record is held to the task-set build (:class:`HeldOutDiseases`): a disease
 of the test or benchmark split, under any of its IDs (disease groups), stops the run with a
@@ -44,7 +58,12 @@ from agent.citations import check_answer
 from agent.records import FinalAnswer
 from agent.sections import CITATIONS_LABEL
 from agent.trajectory import TrajectoryRecord
-from distill.prompting import choice_span, student_completion, student_prompt
+from distill.prompting import (
+    choice_span,
+    selection_completion,
+    student_completion,
+    student_prompt,
+)
 from evidence.bundle import bundle_evidence
 from kedrec.errors import DataFormatError, LeakageError
 from tasks.disease_groups import DiseaseGroups
@@ -97,6 +116,11 @@ class EncodedExample:
     rationalized: bool
     cleaned: bool = False
     """Kept with ``keep_cleaned``: some invalid citations had been removed from its answer."""
+    selection_only: bool = False
+    """From a choice-only record: ``Choice: <label>\n`` is the whole completion (L_select)."""
+    target_embedding: list[float] | None = None
+    """The teacher rationale's sentence embedding for the optional Eq. 6 term
+    (:mod:`distill.rationale_embedding`); None without one."""
 
     @property
     def n_tokens(self) -> int:
@@ -122,8 +146,10 @@ class DataReport:
     kept_with_cleaned: Counter[str] = field(default_factory=Counter)
     """Examples by split if records with removed citations were kept too."""
     rationalized: int = 0
+    selection_only: Counter[str] = field(default_factory=Counter)
+    """Kept selection-only examples (from choice-only records) by split."""
     without_citations: int = 0
-    """Kept examples whose answer cites nothing (all citations verify, vacuously)."""
+    """Kept answer examples that cite nothing (all citations verify, vacuously)."""
     max_length: int = 0
     prompt_tokens: list[int] = field(default_factory=list)
     completion_tokens: list[int] = field(default_factory=list)
@@ -144,6 +170,7 @@ class DataReport:
             "kept_strict": dict(self.kept_strict),
             "kept_with_cleaned": dict(self.kept_with_cleaned),
             "rationalized": self.rationalized,
+            "selection_only": dict(self.selection_only),
             "without_citations": self.without_citations,
             "max_length": self.max_length,
             "prompt_tokens": _summary(self.prompt_tokens),
@@ -163,7 +190,11 @@ class DataReport:
         table.add_column("records", justify="right")
         table.add_column("meaning")
         for split in TRAIN_SPLITS:
-            table.add_row(f"kept: {split}", str(self.kept[split]), f"{split} examples")
+            table.add_row(
+                f"kept: {split}",
+                str(self.kept[split]),
+                f"{split} examples ({self.selection_only[split]} selection-only)",
+            )
         for reason, meaning in DROP_REASONS.items():
             table.add_row(f"dropped: {reason}", str(self.dropped[reason]), meaning)
         other = "with" if not self.keep_cleaned else "without"
@@ -375,10 +406,12 @@ def encode_example(
 
     The whole text is tokenised as one string (the merges the model sees at inference), and a
     token belongs to the completion when its span ends after the prompt (as in
-    :func:`llm.choice.encode_continuation`). Completion tokens that overlap the chosen name
-    and its newline (the text after ``"Choice: "`` up to and including ``"\n"``) weigh 1; the
-    boundary token that carries the prefix's space into the name counts as the name's, as in
-    the choice scoring. The other completion tokens weigh ``rationale_weight`` (λ).
+    :func:`llm.choice.encode_continuation`). The ``n_c`` completion tokens that overlap the
+    chosen name and its newline (the text after ``"Choice: "`` up to and including ``"\n"``)
+    weigh ``1 / n_c`` each; the boundary token that carries the prefix's space into the name
+    counts as the name's, as in the choice scoring. The ``n_r`` other completion tokens weigh
+    ``rationale_weight / n_r`` (λ over their count), so the weighted sum of token
+    cross-entropies is ``mean_choice + λ·mean_rest`` (paper Eq. 8).
 
     Returns:
         ``(input_ids, labels, weights, n_prompt_tokens, n_choice_tokens)``; labels are the
@@ -395,23 +428,24 @@ def encode_example(
         ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
         spans = _spans_without_offsets(tokenizer, text, ids, (len(prompt), choice_end))
     labels: list[int] = []
-    weights: list[float] = []
-    n_prompt = n_choice = 0
+    parts: list[str] = []
     for token, (begin, finish) in zip(ids, spans, strict=True):
         if finish <= len(prompt):
             labels.append(IGNORE_INDEX)
-            weights.append(0.0)
-            n_prompt += 1
-        elif begin < choice_end and finish > choice_start:
-            labels.append(token)
-            weights.append(1.0)
-            n_choice += 1
+            parts.append("prompt")
         else:
             labels.append(token)
-            weights.append(float(rationale_weight))
-    if n_prompt == len(ids) or n_choice == 0:
+            parts.append("choice" if begin < choice_end and finish > choice_start else "rest")
+    counts = Counter(parts)
+    if counts["prompt"] == len(ids) or counts["choice"] == 0:
         raise ValueError("the completion vanished into the prompt's tokens")
-    return ids, labels, weights, n_prompt, n_choice
+    per_token = {
+        "prompt": 0.0,
+        "choice": 1.0 / counts["choice"],
+        "rest": float(rationale_weight) / max(counts["rest"], 1),
+    }
+    weights = [per_token[part] for part in parts]
+    return ids, labels, weights, counts["prompt"], counts["choice"]
 
 
 def _spans_without_offsets(
@@ -522,6 +556,9 @@ def _example_of(
         reasons.append("held_out_split")
     if not record.evidence_text:
         return None, [*reasons, "no_evidence"]
+    prompt = student_prompt(tokenizer, task_set, record.evidence_text)
+    if record.context.get("choice_only"):
+        return _encoded(record, task_set, tokenizer, prompt, max_length, reasons), reasons
     answer: FinalAnswer = record.answer
     invalid = citations_invalid(record)
     if invalid:
@@ -532,8 +569,27 @@ def _example_of(
         answer = cleaned
     if not record.rationalized and record.choice_id != task_set.answer.id:
         reasons.append("wrong_choice")
-    prompt = student_prompt(tokenizer, task_set, record.evidence_text)
     completion = student_completion(tokenizer, answer, task_set)
+    example = _encoded(
+        record, task_set, tokenizer, prompt, max_length, reasons, completion, rationale_weight
+    )
+    example.cleaned = invalid
+    return example, reasons
+
+
+def _encoded(
+    record: TrajectoryRecord,
+    task_set: TaskSet,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    max_length: int,
+    reasons: list[str],
+    completion: str | None = None,
+    rationale_weight: float = 0.0,
+) -> EncodedExample:
+    """Encode ``prompt + completion`` (a selection-only one when ``completion`` is None)."""
+    selection_only = completion is None
+    completion = selection_completion(task_set) if completion is None else completion
     ids, labels, weights, n_prompt, n_choice = encode_example(
         tokenizer, prompt, completion, rationale_weight
     )
@@ -551,8 +607,8 @@ def _example_of(
         n_prompt=n_prompt,
         n_choice=n_choice,
         rationalized=record.rationalized,
-        cleaned=invalid,
-    ), reasons
+        selection_only=selection_only,
+    )
 
 
 def _count(
@@ -582,7 +638,9 @@ def _count(
     report.kept[example.split] += 1
     report.rationalized += example.rationalized
     report.kept_cleaned += example.cleaned
-    if not _citations_of(example):
+    if example.selection_only:
+        report.selection_only[example.split] += 1
+    elif not _citations_of(example):
         report.without_citations += 1
     return True
 

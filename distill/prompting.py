@@ -26,6 +26,7 @@ __all__ = [
     "CHOICE_PREFIX",
     "choice_span",
     "end_of_turn",
+    "selection_completion",
     "student_completion",
     "student_prompt",
     "student_turns",
@@ -90,6 +91,15 @@ def student_completion(
     """
     labelled = answer.model_copy(update={"choice": task_set.answer.id})
     return render_sections(labelled, task_set.candidates) + end_of_turn(tokenizer)
+
+
+def selection_completion(task_set: TaskSet) -> str:
+    r"""The target of a selection-only example: ``Choice: <the label's name>\n``, nothing else.
+
+    No end-of-turn token: at inference the student goes on after this line with the fields of
+    the layout, so a selection-only example must not teach it to stop there.
+    """
+    return f"{CHOICE_PREFIX}{task_set.answer.name}\n"
 
 
 def choice_span(completion: str) -> tuple[int, int]:

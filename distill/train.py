@@ -283,9 +283,13 @@ def _train(
         bias="none",
     )
     peft_model = get_peft_model(model, lora)
-    trainable, total = peft_model.get_nb_trainable_parameters()
     evaluated = data.val[: config.eval_max_examples or None]
     has_eval = bool(evaluated)
+    checkpoint = None
+    if resume and layout.checkpoints.is_dir():
+        checkpoint = get_last_checkpoint(str(layout.checkpoints))
+    head = _rationale_head(peft_model, data, config, tokenizer, checkpoint, printer)
+    trainable, total = peft_model.get_nb_trainable_parameters()
     args = TrainingArguments(
         output_dir=str(layout.checkpoints),
         per_device_train_batch_size=config.batch_size,
@@ -336,14 +340,13 @@ def _train(
         eval_dataset=ExampleDataset(evaluated) if has_eval else None,
         data_collator=WeightedCollator(pad_id),
         processing_class=tokenizer,
-        callbacks=[progress, *stopping, *callbacks],
+        callbacks=[progress, *stopping, *_head_callbacks(head), *callbacks],
         selection_examples=evaluated,
         selection_rule=config.selection_rule,
+        rationale_head=head,
+        embedding_weight=config.embedding_weight,
     )
     trainer.remove_callback(PrinterCallback)  # ProgressCallback prints instead
-    checkpoint = None
-    if resume and layout.checkpoints.is_dir():
-        checkpoint = get_last_checkpoint(str(layout.checkpoints))
     if resume and checkpoint is None:
         printer(f"no checkpoint in {layout.checkpoints}: starting from step 0")
     if not has_eval:
@@ -363,6 +366,11 @@ def _train(
     trained: Any = trainer.model  # the PeftModel (the best checkpoint's adapter when validated)
     trained.save_pretrained(str(layout.adapter))
     tokenizer.save_pretrained(str(layout.adapter))
+    if head is not None:
+        from distill.rationale_embedding import save_head
+
+        save_head(head, layout.root)  # the last step's head: a training aid, unused at inference
+        del trained.rationale_head  # not part of the student (nor of its merged folder)
     metrics: dict[str, Any] = {
         "steps": state.global_step,
         "epochs": state.epoch,
@@ -401,6 +409,47 @@ def _train(
     return TrainResult(
         layout=layout, report=data.report, metrics=metrics, model=model_out, tokenizer=tokenizer
     )
+
+
+def _rationale_head(
+    peft_model: Any,
+    data: StudentData,
+    config: StudentConfig,
+    tokenizer: Any,
+    checkpoint: str | None,
+    printer: Callable[[str], None],
+) -> Any:
+    """The Eq. 6 head (None when ``embedding_weight`` is 0), a trainable submodule of the
+    peft model with targets attached to the examples; restored from ``checkpoint``.
+    """
+    if config.embedding_weight <= 0:
+        return None
+    from distill.prompting import end_of_turn
+    from distill.rationale_embedding import RationaleHead, attach_targets, load_head
+    from literature.embedding import get_embedder
+
+    embedder = get_embedder(config.embedding_model)
+    eot = end_of_turn(tokenizer)
+    targets = sum(attach_targets(split, embedder.encode, eot) for split in (data.train, data.val))
+    dimension = len(embedder.encode(["x"])[0])
+    head = RationaleHead(peft_model.config.hidden_size, dimension)
+    if checkpoint is not None and not load_head(head, Path(checkpoint)):
+        raise ConfigError(
+            f"{checkpoint} has no rationale head but this run has embedding_weight > 0: "
+            "resume with the interrupted run's options, or choose another --out"
+        )
+    peft_model.rationale_head = head  # a submodule: the optimizer and its state cover it
+    printer(f"Eq. 6 term: μ = {config.embedding_weight}, {targets} teacher rationales embedded")
+    return head
+
+
+def _head_callbacks(head: Any) -> list[Any]:
+    """The callback that checkpoints the Eq. 6 head, when there is one."""
+    if head is None:
+        return []
+    from distill.rationale_embedding import HeadCheckpointCallback
+
+    return [HeadCheckpointCallback(head)]
 
 
 def student_record(
@@ -496,8 +545,10 @@ def model_card(student: dict[str, Any], report: DataReport) -> str:
         "",
         "## Training",
         "",
-        "Loss: L = L_select + λ·L_rationale (per-token weights: the chosen name 1, the rest "
-        f"of the answer λ = {student['config']['rationale_weight']}; prompt tokens masked).",
+        "Loss: L = L_select + λ·L_rationale, each term a mean over its own tokens (the chosen "
+        "name and its newline; the rest of the answer), λ = "
+        f"{student['config']['rationale_weight']}; prompt tokens masked; selection-only "
+        "examples have L_select alone.",
         "",
         "| setting | value | meaning |",
         "|---|---|---|",

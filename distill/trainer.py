@@ -1,16 +1,17 @@
 r"""The pieces the Hugging Face ``Trainer`` needs for the student's weighted loss.
 
 **Loss** (paper Eq. 8, ``L = L_select + λ·L_rationale``). Every completion token ``t`` has a
-weight ``w_t`` (:func:`distill.data.encode_example`): 1 on the chosen name and its newline
-after ``"Choice: "``, λ on every other answer token; prompt and padding tokens have label -100
-and weight 0. An example's loss is the weighted mean of its token cross-entropies,
+weight ``w_t`` (:func:`distill.data.encode_example`): ``1 / n_choice`` on each token of the
+chosen name and its newline after ``"Choice: "``, ``λ / n_rest`` on each other answer token;
+prompt and padding tokens have label -100 and weight 0. An example's loss is the weighted sum
+of its token cross-entropies,
 
-    ``L_i = (Σ_choice CE + λ Σ_rest CE) / (n_choice + λ n_rest)``,
+    ``L_i = mean_choice CE + λ · mean_rest CE``,
 
-so λ moves weight between the selection and the rationale without changing the loss scale
-(λ = 0 trains the selection alone). A micro-batch's loss is the mean over its examples (every
-example counts once, whatever its length), and the Trainer divides by the gradient
-accumulation steps (``loss_is_scaled_for_ga = False``).
+so the selection weighs as much as the whole rationale at λ = 1 whatever the rationale's
+length (λ = 0, or a selection-only example, trains the selection alone). A micro-batch's loss
+is the mean over its examples (every example counts once, whatever its length), and the
+Trainer divides by the gradient accumulation steps (``loss_is_scaled_for_ga = False``).
 
 **Collator.** :class:`WeightedCollator` pads on the *left*, so every completion ends at the
 last position: the model then computes logits only for the last ``K`` positions (``K`` = the
@@ -18,6 +19,10 @@ longest completion + 1, ``logits_to_keep``) instead of the ~3,000 prompt positio
 saves the largest activation of a 49k-vocabulary model (a ``seq × vocab`` float tensor) and its
 share of the compute. Position ids are passed explicitly (0 at each row's first real token), so
 a padded row sees the same positions as at inference.
+
+**Eq. 6** (optional, ``embedding_weight`` μ > 0): batches whose examples carry a teacher
+rationale embedding add ``μ · L_embed`` (:mod:`distill.rationale_embedding`), from the last
+hidden state at the last position (the end-of-turn token of every left-padded row).
 
 **Validation selection accuracy.** :meth:`WeightedLossTrainer.evaluation_loop` adds
 ``eval_selection_accuracy`` to the Trainer's evaluation metrics: for each validation example,
@@ -41,6 +46,7 @@ from transformers import Trainer, TrainerCallback
 
 from agent.plan_answer import CHOICE_PREFIX, prior_messages
 from distill.data import IGNORE_INDEX, EncodedExample
+from distill.rationale_embedding import RationaleHead, embedding_loss
 from llm.choice import (
     OptionScore,
     OptionScores,
@@ -96,18 +102,36 @@ class WeightedCollator:
             "position_ids": torch.tensor(rows["position_ids"], dtype=torch.long),
             "labels": torch.tensor(rows["labels"], dtype=torch.long),
             "loss_weights": torch.tensor(rows["loss_weights"], dtype=torch.float32),
+            **_embedding_targets(examples),
         }
+
+
+def _embedding_targets(examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:
+    """``target_embedding`` (zeros where none) and ``has_target`` when any example has one."""
+    dims = {len(e.target_embedding) for e in examples if e.target_embedding is not None}
+    if not dims:
+        return {}
+    (dim,) = dims
+    return {
+        "target_embedding": torch.tensor(
+            [e.target_embedding or [0.0] * dim for e in examples], dtype=torch.float32
+        ),
+        "has_target": torch.tensor(
+            [float(e.target_embedding is not None) for e in examples], dtype=torch.float32
+        ),
+    }
 
 
 def weighted_loss(
     logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over examples of each example's weighted mean token cross-entropy.
+    """Mean over examples of each example's weighted sum of token cross-entropies.
 
     Args:
         logits: ``(batch, K, vocab)``, the logits of the last ``K`` positions.
         labels: ``(batch, seq)`` token ids, -100 where nothing is learnt.
-        weights: ``(batch, seq)`` loss weights (0 where the label is -100).
+        weights: ``(batch, seq)`` loss weights (0 where the label is -100; each example's
+            weights already hold its per-part means, see the module docstring).
 
     Returns:
         The loss and each example's loss (``(batch,)``).
@@ -121,7 +145,7 @@ def weighted_loss(
         ignore_index=IGNORE_INDEX,
         reduction="none",
     ).view(targets.shape)
-    per_example = (losses * token_weights).sum(dim=1) / token_weights.sum(dim=1).clamp_min(1e-12)
+    per_example = (losses * token_weights).sum(dim=1)
     return per_example.mean(), per_example
 
 
@@ -144,11 +168,15 @@ class WeightedLossTrainer(Trainer):
         *args: Any,
         selection_examples: Sequence[EncodedExample] = (),
         selection_rule: Rule = "sum",
+        rationale_head: RationaleHead | None = None,
+        embedding_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.selection_examples = list(selection_examples)
         self.selection_rule: Rule = selection_rule
+        self.rationale_head = rationale_head
+        self.embedding_weight = embedding_weight
 
     def compute_loss(
         self,
@@ -159,14 +187,26 @@ class WeightedLossTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """The weighted loss of the module docstring (``num_items_in_batch`` is not used)."""
         labels, weights = inputs["labels"], inputs["loss_weights"]
+        embed = (
+            self.rationale_head is not None
+            and self.embedding_weight > 0
+            and "target_embedding" in inputs
+        )
         outputs = model(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
             position_ids=inputs["position_ids"],
             use_cache=False,
             logits_to_keep=logits_to_keep(labels),
+            output_hidden_states=embed,
         )
         loss, _ = weighted_loss(outputs.logits, labels, weights)
+        if embed:
+            assert self.rationale_head is not None
+            predicted = self.rationale_head(outputs.hidden_states[-1][:, -1])
+            loss = loss + self.embedding_weight * embedding_loss(
+                predicted, inputs["target_embedding"], inputs["has_target"]
+            )
         return (loss, outputs) if return_outputs else loss
 
     def evaluation_loop(

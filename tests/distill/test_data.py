@@ -47,7 +47,7 @@ def test_the_prompt_of_an_example_is_the_student_prompt(
         assert text == example.prompt + example.completion
 
 
-def test_per_token_weights_choice_one_rest_lambda_prompt_masked(
+def test_per_token_weights_make_eq8_choice_mean_plus_lambda_rest_mean(
     trajectory_file: Path, smollm2_tokenizer, sets_dir: Path, names
 ) -> None:
     data = build([trajectory_file], smollm2_tokenizer, sets_dir, names)
@@ -60,15 +60,70 @@ def test_per_token_weights_choice_one_rest_lambda_prompt_masked(
         completion = example.input_ids[n:]
         assert example.labels[n:] == completion, "labels are the completion's ids (unshifted)"
         weights = example.weights[n:]
-        choice = [t for t, w in zip(completion, weights, strict=True) if w == 1.0]
+        n_choice = example.n_choice
+        n_rest = len(completion) - n_choice
+        one_of_choice, one_of_rest = 1.0 / n_choice, LAMBDA / n_rest
+        assert one_of_choice != one_of_rest, "the test needs the two weights to differ"
+        ones = [i for i, w in enumerate(weights) if w == one_of_choice]
+        choice = [completion[i] for i in ones]
         # the name with the prefix's space merged into its first token, then the newline
         assert tokenizer.decode(choice) == f" {example.task_set.answer.name}\n"
-        assert weights[: weights.index(1.0)] == [LAMBDA, LAMBDA], "'Choice' and ':' weigh λ"
-        ones = [i for i, w in enumerate(weights) if w == 1.0]
-        assert ones == list(range(ones[0], ones[0] + len(ones))), "one contiguous span"
-        assert all(w == LAMBDA for i, w in enumerate(weights) if i not in ones)
-        assert tokenizer.decode(completion[-1:]) == "<|im_end|>" and weights[-1] == LAMBDA
-        assert example.n_choice == len(ones)
+        assert ones == list(range(2, 2 + n_choice)), "'Choice' and ':', then one span"
+        assert all(w == one_of_rest for i, w in enumerate(weights) if i not in ones)
+        assert tokenizer.decode(completion[-1:]) == "<|im_end|>" and weights[-1] == one_of_rest
+        # Eq. 8: the choice's weights sum to 1 and the rationale's to λ, whatever its length
+        assert sum(weights[i] for i in ones) == pytest.approx(1.0)
+        assert sum(weights) == pytest.approx(1.0 + LAMBDA)
+        assert not example.selection_only
+
+
+def test_choice_only_records_make_selection_only_examples(
+    graph_tools,
+    bundles,
+    real_sets: dict[str, list[TaskSet]],
+    tiny_base: Path,
+    smollm2_tokenizer,
+    sets_dir: Path,
+    names,
+    tmp_path: Path,
+) -> None:
+    """A choice-only record (bundle + label, no rationale) teaches the choice alone: its
+    completion is ``Choice: <label>\n`` with no end-of-turn, whatever the teacher chose."""
+    from agent.plan import run_plan
+    from agent.trajectory import build_record
+    from evidence.bundle import render_bundle
+    from llm.local_model import LocalChatModel
+    from tests.distill.conftest import context
+
+    model = LocalChatModel(model_path=str(tiny_base), model_name="tiny")
+    records = []
+    for task_set, rationalize in ((real_sets["train"][0], True), (real_sets["val"][0], False)):
+        ctx = context(rationalize=rationalize, choice_only=True, max_answer_retries=0)
+        bundle = bundles[task_set.set_id]
+        run = run_plan(task_set, context=ctx, graph_tools=graph_tools, model=model, bundle=bundle)
+        assert run.status == "ok" and run.answer is not None and run.answer.rationale == ""
+        records.append(
+            build_record(
+                task_set, run, context=ctx, evidence=bundle, evidence_text=render_bundle(bundle)
+            )
+        )
+    path = write_records(records, tmp_path / "choice-only.jsonl")
+    data = build([path], smollm2_tokenizer, sets_dir, names)
+    assert data.report.kept == {"train": 1, "val": 1}
+    assert data.report.selection_only == {"train": 1, "val": 1}
+    for example, record in zip(data.train + data.val, records, strict=True):
+        task_set = TaskSet.model_validate(record.task_set)
+        assert example.selection_only and example.prompt == student_prompt(
+            smollm2_tokenizer, task_set, record.evidence_text
+        )
+        assert example.completion == f"Choice: {task_set.answer.name}\n"
+        completion_weights = example.weights[example.n_prompt :]
+        assert completion_weights[:2] == [0.0, 0.0], "'Choice' and ':' are not learnt"
+        assert completion_weights[2:] == [1.0 / example.n_choice] * example.n_choice
+        text = smollm2_tokenizer.decode(example.input_ids)
+        assert text == example.prompt + example.completion and "<|im_end|>" not in (
+            example.completion
+        )
 
 
 def test_every_drop_is_counted_by_reason(

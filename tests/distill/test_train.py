@@ -176,6 +176,52 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(
         )
 
 
+def test_eq6_term_trains_a_head_changes_the_loss_and_resumes_exactly(
+    tiny_base: Path, trajectory_file: Path, sets_dir: Path, names, tmp_path: Path
+) -> None:
+    """μ > 0 adds the embedding term (real MiniLM targets), checkpoints the head, and a
+    crashed run resumed from its checkpoint ends with the uninterrupted run's adapter and head."""
+    from safetensors.torch import load_file
+
+    from distill.rationale_embedding import HEAD_FILE
+
+    def run(out: Path, weight: float, **kwargs: Any) -> Any:
+        return train_student(
+            [trajectory_file],
+            out,
+            tiny_config(tiny_base, embedding_weight=weight, early_stopping_patience=0),
+            sets_dir=sets_dir,
+            printer=lines.append,
+            names=names,
+            **kwargs,
+        )
+
+    lines: list[str] = []
+    plain = run(tmp_path / "plain", 0.0)
+    whole = run(tmp_path / "whole", 2.0)
+    assert any("Eq. 6 term: μ = 2.0, 6 teacher rationales embedded" in line for line in lines)
+    assert not (tmp_path / "plain" / HEAD_FILE).exists()
+    head = load_file(str(tmp_path / "whole" / HEAD_FILE))
+    assert head["projection.weight"].shape == (384, 64), "MiniLM's 384 from the tiny 64"
+    assert (tmp_path / "whole" / "checkpoints" / "checkpoint-2" / HEAD_FILE).is_file()
+    assert not hasattr(whole.model, "rationale_head"), "the student itself has no head"
+    assert whole.metrics["train_loss"] > plain.metrics["train_loss"], "the term adds to the loss"
+
+    with pytest.raises(Crash):
+        run(tmp_path / "crashed", 2.0, callbacks=[CrashAfterSave(step=2)])
+    resumed = run(tmp_path / "crashed", 2.0, resume=True)
+    assert resumed.metrics["resumed_from"] == "checkpoint-2"
+    expected, got = adapter_tensors(tmp_path / "whole"), adapter_tensors(tmp_path / "crashed")
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        load_file(str(tmp_path / "crashed" / HEAD_FILE))["projection.weight"],
+        head["projection.weight"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 def test_merge_writes_an_hf_folder_equal_to_base_plus_adapter(
     tiny_base: Path, trajectory_file: Path, sets_dir: Path, names, tmp_path: Path
 ) -> None:
@@ -214,16 +260,17 @@ def test_no_training_example_is_one_error_with_the_fix(
 # -- the loss ---------------------------------------------------------------------------------
 
 
-def test_weighted_loss_is_the_weighted_mean_per_example() -> None:
+def test_weighted_loss_is_the_weighted_sum_per_example() -> None:
     torch.manual_seed(0)
     logits = torch.randn(2, 4, 11)
     labels = torch.tensor([[-100, -100, 3, 5, 7], [-100, -100, -100, 2, 9]])
-    weights = torch.tensor([[0, 0, 1.0, 0.5, 0.5], [0, 0, 0, 1.0, 0.5]])
+    # Eq. 8 weights: the choice's 1 / n_choice, the rest's λ / n_rest (λ = 0.5)
+    weights = torch.tensor([[0, 0, 1.0, 0.25, 0.25], [0, 0, 0, 1.0, 0.5]])
     loss, per_example = weighted_loss(logits, labels, weights)
     logprobs = torch.log_softmax(logits, dim=-1)
     # kept logit j sits at position j + 1 (of 5) and predicts the label at position j + 2
-    first = -(1.0 * logprobs[0, 0, 3] + 0.5 * logprobs[0, 1, 5] + 0.5 * logprobs[0, 2, 7]) / 2.0
-    second = -(1.0 * logprobs[1, 1, 2] + 0.5 * logprobs[1, 2, 9]) / 1.5
+    first = -(1.0 * logprobs[0, 0, 3] + 0.25 * logprobs[0, 1, 5] + 0.25 * logprobs[0, 2, 7])
+    second = -(1.0 * logprobs[1, 1, 2] + 0.5 * logprobs[1, 2, 9])
     torch.testing.assert_close(per_example, torch.stack([first, second]))
     torch.testing.assert_close(loss, (first + second) / 2)
     assert logits_to_keep(labels) == 4
