@@ -10,11 +10,11 @@ the chosen name and its newline weighs ``1 / n_c`` (``L_select``), each of the `
 answer tokens ``λ / n_r`` (``L_rationale``). A token-mean over the whole answer would give the
 choice ~2% of the loss (a few name tokens among ~200 answer tokens).
 
-A **selection-only** example comes from a choice-only record (collected with
-``KEDREC_AGENT_CHOICE_ONLY=true``, typically ``--rationalize``: the evidence bundle and the
-label, no model call): its completion is ``Choice: <label>\n`` alone, without an end-of-turn
-token (the student writes the rationale after that line at inference), and only ``L_select``
-is learnt from it — the label-only task of the multi-task form of "Distilling step-by-step".
+A **selection-only** example comes from a choice-only record (``kedrec teacher collect
+--rationalize --choice-only``: the evidence bundle and the label, no model call): its
+completion is ``Choice: <label>\n`` alone, without an end-of-turn token (the student writes
+the rationale after that line at inference), and only ``L_select`` is learnt from it — the
+label-only task of the multi-task form of "Distilling step-by-step".
 Selection is supervised by the ground truth whatever the teacher chose, so the teacher's
 choice and citations do not filter these.
 

@@ -433,6 +433,7 @@ def _rationale_head(
     targets = sum(attach_targets(split, embedder.encode, eot) for split in (data.train, data.val))
     dimension = len(embedder.encode(["x"])[0])
     head = RationaleHead(peft_model.config.hidden_size, dimension)
+    head.to(peft_model.get_output_embeddings().weight.device)  # where the last hidden state is
     if checkpoint is not None and not load_head(head, Path(checkpoint)):
         raise ConfigError(
             f"{checkpoint} has no rationale head but this run has embedding_weight > 0: "

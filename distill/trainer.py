@@ -204,9 +204,11 @@ class WeightedLossTrainer(Trainer):
         if embed:
             assert self.rationale_head is not None
             predicted = self.rationale_head(outputs.hidden_states[-1][:, -1])
-            loss = loss + self.embedding_weight * embedding_loss(
-                predicted, inputs["target_embedding"], inputs["has_target"]
+            target, has_target = (
+                inputs[key].to(predicted.device) for key in ("target_embedding", "has_target")
             )
+            term = embedding_loss(predicted, target, has_target)
+            loss = loss + self.embedding_weight * term.to(loss.device)
         return (loss, outputs) if return_outputs else loss
 
     def evaluation_loop(
