@@ -259,6 +259,18 @@ def test_option_names_are_unchanged() -> None:
     ]
 
 
+def test_teacher_collect_choice_only_is_tristate() -> None:
+    """Unset keeps KEDREC_AGENT_CHOICE_ONLY; the flag pair sets it either way."""
+    base = ("--sets", "s.jsonl", "--out", "o.jsonl")
+    assert parsed("teacher", "collect", *base)["choice_only"] is None
+    assert parsed("teacher", "collect", *base, "--choice-only")["choice_only"] is True
+    assert parsed("teacher", "collect", *base, "--whole-answers")["choice_only"] is False
+    assert parsed("distill", "train", "--trajectories", "t.jsonl")["embedding_weight"] is None
+    assert parsed("distill", "train", "--trajectories", "t", "--embedding-weight", "0.5")[
+        "embedding_weight"
+    ] == pytest.approx(0.5)
+
+
 def test_option_defaults_are_unchanged_without_environment(clean_settings: Any) -> None:
     params = parsed("embed", "train")
     assert {k: params[k] for k in EMBED_TRAIN_DEFAULTS} == EMBED_TRAIN_DEFAULTS
