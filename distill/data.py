@@ -4,11 +4,13 @@ An example is one plan-mode prompt (:func:`distill.prompting.student_prompt` ove
 ``evidence_text``: byte for byte what the student reads at inference) and one completion: the
 teacher's answer in the layout of :mod:`agent.sections` with ``Choice:`` set to the set's
 label (paper Eq. 7), then the end-of-turn token. Its tokens carry per-token loss weights that
-make the example's loss paper Eq. 8, ``L_select + λ·L_rationale`` with each term a mean over
-its own tokens: prompt tokens are masked (label -100, weight 0), each of the ``n_c`` tokens of
-the chosen name and its newline weighs ``1 / n_c`` (``L_select``), each of the ``n_r`` other
-answer tokens ``λ / n_r`` (``L_rationale``). A token-mean over the whole answer would give the
-choice ~2% of the loss (a few name tokens among ~200 answer tokens).
+make the example's loss paper Eq. 8, ``L_select + λ·L_rationale``: prompt tokens are masked
+(label -100, weight 0); each token of the chosen name and its newline weighs 1, so
+``L_select = −log p(name)``, the selection's cross-entropy over the very log-likelihood the
+choice is scored by at inference (rule ``sum``); each of the ``n_r`` other answer tokens weighs
+``λ / n_r``, so ``L_rationale`` is their mean cross-entropy. A token-mean over the whole answer
+would give the choice ~2% of the loss (a few name tokens among ~200 answer tokens), and a mean
+over the name's tokens would divide the decision (mostly its first token) by the name's length.
 
 A **selection-only** example comes from a choice-only record (``kedrec teacher collect
 --rationalize --choice-only``: the evidence bundle and the label, no model call): its
@@ -406,12 +408,12 @@ def encode_example(
 
     The whole text is tokenised as one string (the merges the model sees at inference), and a
     token belongs to the completion when its span ends after the prompt (as in
-    :func:`llm.choice.encode_continuation`). The ``n_c`` completion tokens that overlap the
-    chosen name and its newline (the text after ``"Choice: "`` up to and including ``"\n"``)
-    weigh ``1 / n_c`` each; the boundary token that carries the prefix's space into the name
-    counts as the name's, as in the choice scoring. The ``n_r`` other completion tokens weigh
+    :func:`llm.choice.encode_continuation`). The completion tokens that overlap the chosen
+    name and its newline (the text after ``"Choice: "`` up to and including ``"\n"``) weigh 1
+    each; the boundary token that carries the prefix's space into the name counts as the
+    name's, as in the choice scoring. The ``n_r`` other completion tokens weigh
     ``rationale_weight / n_r`` (λ over their count), so the weighted sum of token
-    cross-entropies is ``mean_choice + λ·mean_rest`` (paper Eq. 8).
+    cross-entropies is ``−log p(name) + λ·mean_rest`` (paper Eq. 8).
 
     Returns:
         ``(input_ids, labels, weights, n_prompt_tokens, n_choice_tokens)``; labels are the
@@ -441,7 +443,7 @@ def encode_example(
         raise ValueError("the completion vanished into the prompt's tokens")
     per_token = {
         "prompt": 0.0,
-        "choice": 1.0 / counts["choice"],
+        "choice": 1.0,
         "rest": float(rationale_weight) / max(counts["rest"], 1),
     }
     weights = [per_token[part] for part in parts]

@@ -546,8 +546,8 @@ def model_card(student: dict[str, Any], report: DataReport) -> str:
         "",
         "## Training",
         "",
-        "Loss: L = L_select + λ·L_rationale, each term a mean over its own tokens (the chosen "
-        "name and its newline; the rest of the answer), λ = "
+        "Loss: L = L_select + λ·L_rationale: −log p(chosen name and its newline) plus λ "
+        "times the mean token cross-entropy of the rest of the answer, λ = "
         f"{student['config']['rationale_weight']}; prompt tokens masked; selection-only "
         "examples have L_select alone.",
         "",

@@ -1,15 +1,16 @@
 r"""The pieces the Hugging Face ``Trainer`` needs for the student's weighted loss.
 
 **Loss** (paper Eq. 8, ``L = L_select + λ·L_rationale``). Every completion token ``t`` has a
-weight ``w_t`` (:func:`distill.data.encode_example`): ``1 / n_choice`` on each token of the
-chosen name and its newline after ``"Choice: "``, ``λ / n_rest`` on each other answer token;
-prompt and padding tokens have label -100 and weight 0. An example's loss is the weighted sum
-of its token cross-entropies,
+weight ``w_t`` (:func:`distill.data.encode_example`): 1 on each token of the chosen name and
+its newline after ``"Choice: "``, ``λ / n_rest`` on each other answer token; prompt and
+padding tokens have label -100 and weight 0. An example's loss is the weighted sum of its
+token cross-entropies,
 
-    ``L_i = mean_choice CE + λ · mean_rest CE``,
+    ``L_i = −log p(name | prompt) + λ · mean_rest CE``,
 
-so the selection weighs as much as the whole rationale at λ = 1 whatever the rationale's
-length (λ = 0, or a selection-only example, trains the selection alone). A micro-batch's loss
+the selection's cross-entropy (Eq. 7, over the log-likelihood the choice is scored by) plus λ
+times the rationale's mean token cross-entropy, whatever the rationale's length (λ = 0, or a
+selection-only example, trains the selection alone). A micro-batch's loss
 is the mean over its examples (every example counts once, whatever its length), and the
 Trainer divides by the gradient accumulation steps (``loss_is_scaled_for_ga = False``).
 

@@ -373,8 +373,8 @@ class DistillSettings(BaseSettings):
     rationale_weight: float = Field(
         1.0,
         ge=0,
-        description="λ of L = L_select + λ·L_rationale (paper Eq. 8), each term the mean "
-        "cross-entropy of its own tokens: the chosen name and its newline; the answer after it.",
+        description="λ of L = L_select + λ·L_rationale (paper Eq. 8): L_select = −log p(chosen "
+        "name), L_rationale the mean token cross-entropy of the answer after it.",
     )
 
 

@@ -47,7 +47,7 @@ def test_the_prompt_of_an_example_is_the_student_prompt(
         assert text == example.prompt + example.completion
 
 
-def test_per_token_weights_make_eq8_choice_mean_plus_lambda_rest_mean(
+def test_per_token_weights_make_eq8_name_loglik_plus_lambda_rest_mean(
     trajectory_file: Path, smollm2_tokenizer, sets_dir: Path, names
 ) -> None:
     data = build([trajectory_file], smollm2_tokenizer, sets_dir, names)
@@ -62,18 +62,17 @@ def test_per_token_weights_make_eq8_choice_mean_plus_lambda_rest_mean(
         weights = example.weights[n:]
         n_choice = example.n_choice
         n_rest = len(completion) - n_choice
-        one_of_choice, one_of_rest = 1.0 / n_choice, LAMBDA / n_rest
-        assert one_of_choice != one_of_rest, "the test needs the two weights to differ"
-        ones = [i for i, w in enumerate(weights) if w == one_of_choice]
+        one_of_rest = LAMBDA / n_rest
+        assert one_of_rest != 1.0, "the test needs the two weights to differ"
+        ones = [i for i, w in enumerate(weights) if w == 1.0]
         choice = [completion[i] for i in ones]
         # the name with the prefix's space merged into its first token, then the newline
         assert tokenizer.decode(choice) == f" {example.task_set.answer.name}\n"
         assert ones == list(range(2, 2 + n_choice)), "'Choice' and ':', then one span"
         assert all(w == one_of_rest for i, w in enumerate(weights) if i not in ones)
         assert tokenizer.decode(completion[-1:]) == "<|im_end|>" and weights[-1] == one_of_rest
-        # Eq. 8: the choice's weights sum to 1 and the rationale's to λ, whatever its length
-        assert sum(weights[i] for i in ones) == pytest.approx(1.0)
-        assert sum(weights) == pytest.approx(1.0 + LAMBDA)
+        # Eq. 8: −log p(name) (every name token once) + λ × the rationale's mean, any length
+        assert sum(weights) == pytest.approx(n_choice + LAMBDA)
         assert not example.selection_only
 
 
@@ -119,7 +118,7 @@ def test_choice_only_records_make_selection_only_examples(
         assert example.completion == f"Choice: {task_set.answer.name}\n"
         completion_weights = example.weights[example.n_prompt :]
         assert completion_weights[:2] == [0.0, 0.0], "'Choice' and ':' are not learnt"
-        assert completion_weights[2:] == [1.0 / example.n_choice] * example.n_choice
+        assert completion_weights[2:] == [1.0] * example.n_choice
         text = smollm2_tokenizer.decode(example.input_ids)
         assert text == example.prompt + example.completion and "<|im_end|>" not in (
             example.completion

@@ -264,7 +264,7 @@ def test_weighted_loss_is_the_weighted_sum_per_example() -> None:
     torch.manual_seed(0)
     logits = torch.randn(2, 4, 11)
     labels = torch.tensor([[-100, -100, 3, 5, 7], [-100, -100, -100, 2, 9]])
-    # Eq. 8 weights: the choice's 1 / n_choice, the rest's λ / n_rest (λ = 0.5)
+    # Eq. 8 weights: 1 on the name's tokens, λ / n_rest on the rest's (λ = 0.5)
     weights = torch.tensor([[0, 0, 1.0, 0.25, 0.25], [0, 0, 0, 1.0, 0.5]])
     loss, per_example = weighted_loss(logits, labels, weights)
     logprobs = torch.log_softmax(logits, dim=-1)
