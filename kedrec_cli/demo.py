@@ -1,7 +1,8 @@
 """``kedrec demo``: the whole loop on the embedded default, one resumable step at a time.
 
 Neo4j + the DRKG slice → task sets → the literature the demo's sets need → the plan-mode
-teacher on N train (and V val) sets → a short LoRA student → ``eval grid`` on M test sets →
+teacher on N train (and V val) sets, and the bundles and labels of S further train sets
+(selection-only examples) → a short LoRA student → ``eval grid`` on M test sets →
 the report. Every step is a ``kedrec`` command run in its own process (its own progress, its
 memory returned when it ends), so the demo is exactly what a user would type, and each step
 resumes the way that command does. A step that finished is recorded in ``OUT/demo.json`` with
@@ -38,6 +39,9 @@ class DemoConfig:
     """Train sets the teacher answers (one per disease; 0: every train set)."""
     val_sets: int = 4
     """Val sets the teacher answers, the student's validation examples (0: none)."""
+    selection_sets: int = 0
+    """Further train sets (one per further disease) recorded choice-only: their bundle and
+    label become selection-only examples of the student, with no model call."""
     test_sets: int = 6
     """Test sets of the grid (0: every test set)."""
     sources: list[str] = field(default_factory=lambda: ["none", "both"])
@@ -203,17 +207,22 @@ class Demo:
 
         folder = self.out / "sets"
         folder.mkdir(exist_ok=True)
-        teacher = first_per_disease(self.sets_dir / "train.jsonl", self.config.train_sets)
+        train, wanted = self.sets_dir / "train.jsonl", self.config.train_sets
+        teacher = first_per_disease(train, wanted)
+        selection = []
+        if self.config.selection_sets and wanted:  # train_sets 0 already takes every set
+            selection = first_per_disease(train, wanted + self.config.selection_sets)[wanted:]
         if self.config.val_sets:
             teacher += first_per_disease(self.sets_dir / "val.jsonl", self.config.val_sets)
         test = first_per_disease(self.sets_dir / "test.jsonl", self.config.test_sets)
         write_task_sets(teacher, folder / "teacher.jsonl")
+        write_task_sets(selection, folder / "selection.jsonl")
         write_task_sets(test, folder / "test.jsonl")
-        drugs = sorted({c.id for s in [*teacher, *test] for c in s.candidates})
+        drugs = sorted({c.id for s in [*teacher, *selection, *test] for c in s.candidates})
         (self.out / "focus_drugs.txt").write_text("\n".join(drugs) + "\n")
         console.print(
-            f"{len(teacher)} teacher sets ({self.config.val_sets} val), {len(test)} test sets, "
-            f"{len(drugs)} drugs"
+            f"{len(teacher)} teacher sets ({self.config.val_sets} val), {len(selection)} "
+            f"selection-only sets, {len(test)} test sets, {len(drugs)} drugs"
         )
 
     def _literature(self) -> None:
@@ -231,11 +240,26 @@ class Demo:
             "--rationalize",
             "--retry-failed",
         )  # fmt: skip
+        if self._has_selection_sets():
+            self._kedrec(
+                "teacher", "collect",
+                "--sets", str(self.out / "sets" / "selection.jsonl"),
+                "--out", str(self.out / "selection_trajectories.jsonl"),
+                "--model", self.config.model,
+                "--rationalize",
+                "--choice-only",
+            )  # fmt: skip
+
+    def _has_selection_sets(self) -> bool:
+        path = self.out / "sets" / "selection.jsonl"
+        return path.is_file() and path.stat().st_size > 0
 
     def _student(self) -> None:
+        selection = ["--trajectories", str(self.out / "selection_trajectories.jsonl")]
         self._kedrec(
             "distill", "train",
             "--trajectories", str(self.out / "trajectories.jsonl"),
+            *(selection if self._has_selection_sets() else []),
             "--out", str(self.student_dir),
             "--base", self.config.base,
             "--epochs", str(self.config.epochs),

@@ -18,6 +18,14 @@ def demo_command(
     val_sets: Annotated[
         int, typer.Option(help="Val sets the teacher answers: the student's validation.", min=0)
     ] = 4,
+    selection_sets: Annotated[
+        int,
+        typer.Option(
+            help="Further train sets whose bundle and label alone become selection-only "
+            "examples (no model call; costs training time only).",
+            min=0,
+        ),
+    ] = 0,
     test_sets: Annotated[
         int, typer.Option(help="Test sets of the grid, one per disease (0: all).", min=0)
     ] = 6,
@@ -47,6 +55,7 @@ def demo_command(
     config = DemoConfig(
         train_sets=train_sets,
         val_sets=val_sets,
+        selection_sets=selection_sets,
         test_sets=test_sets,
         sources=source or ["none", "both"],
         model=model,

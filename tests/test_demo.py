@@ -82,6 +82,7 @@ def test_demo_runs_each_step_once_in_order_and_resumes(
 
     collect, train, grid = runner.calls[2], runner.calls[3], runner.calls[4]
     assert collect[collect.index("--sets") + 1] == str(out / "sets" / "teacher.jsonl")
+    assert train.count("--trajectories") == 1, "no selection-only sets by default"
     assert "--rationalize" in collect and "--retry-failed" in collect
     assert train[train.index("--trajectories") + 1] == collect[collect.index("--out") + 1]
     assert "--resume" in train
@@ -107,6 +108,30 @@ def test_demo_runs_each_step_once_in_order_and_resumes(
     again = Recorder()
     Demo(config(), out, demo_settings, again).run()
     assert again.calls == [["neo4j", "start"]]
+
+
+def test_selection_sets_are_further_train_diseases_recorded_choice_only(
+    demo_settings: KedrecSettings, tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    sized = DemoConfig(train_sets=2, val_sets=0, selection_sets=5, test_sets=1, resamples=50)
+    runner = Recorder()
+    Demo(sized, out, demo_settings, runner).run()
+    teacher = list(read_task_sets(out / "sets" / "teacher.jsonl"))
+    selection = list(read_task_sets(out / "sets" / "selection.jsonl"))
+    assert len(teacher) == 2 and len(selection) == 2, "the real build has 4 train diseases"
+    assert {s.split for s in selection} == {"train"}
+    assert not {s.disease.id for s in teacher} & {s.disease.id for s in selection}
+    focus = set((out / "focus_drugs.txt").read_text().split())
+    assert {c.id for s in selection for c in s.candidates} <= focus
+    collects = [call for call in runner.calls if call[:2] == ["teacher", "collect"]]
+    assert len(collects) == 2 and "--choice-only" not in collects[0]
+    chosen = collects[1]
+    assert chosen[chosen.index("--sets") + 1] == str(out / "sets" / "selection.jsonl")
+    assert "--choice-only" in chosen and "--rationalize" in chosen
+    train = next(call for call in runner.calls if call[:2] == ["distill", "train"])
+    files = [train[i + 1] for i, arg in enumerate(train) if arg == "--trajectories"]
+    assert files == [collects[0][collects[0].index("--out") + 1], chosen[chosen.index("--out") + 1]]
 
 
 def test_a_failing_step_stops_with_one_line_and_keeps_what_finished(
