@@ -232,23 +232,21 @@ class Demo:
         self._kedrec("lit", "ingest", "--focus-drugs", f"@{focus}")
 
     def _teacher(self) -> None:
+        self._collect("teacher", "trajectories", self.config.model, "--retry-failed")
+        if self._has_selection_sets():
+            # told the label and stopped after it: the model is never called, so the local
+            # base serves (choice-only needs an in-process model, whatever the teacher is)
+            self._collect("selection", "selection_trajectories", self.config.base, "--choice-only")
+
+    def _collect(self, sets: str, records: str, model: str, *extra: str) -> None:
         self._kedrec(
             "teacher", "collect",
-            "--sets", str(self.out / "sets" / "teacher.jsonl"),
-            "--out", str(self.out / "trajectories.jsonl"),
-            "--model", self.config.model,
+            "--sets", str(self.out / "sets" / f"{sets}.jsonl"),
+            "--out", str(self.out / f"{records}.jsonl"),
+            "--model", model,
             "--rationalize",
-            "--retry-failed",
+            *extra,
         )  # fmt: skip
-        if self._has_selection_sets():
-            self._kedrec(
-                "teacher", "collect",
-                "--sets", str(self.out / "sets" / "selection.jsonl"),
-                "--out", str(self.out / "selection_trajectories.jsonl"),
-                "--model", self.config.model,
-                "--rationalize",
-                "--choice-only",
-            )  # fmt: skip
 
     def _has_selection_sets(self) -> bool:
         path = self.out / "sets" / "selection.jsonl"
