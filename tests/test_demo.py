@@ -114,7 +114,14 @@ def test_selection_sets_are_further_train_diseases_recorded_choice_only(
     demo_settings: KedrecSettings, tmp_path: Path
 ) -> None:
     out = tmp_path / "demo"
-    sized = DemoConfig(train_sets=2, val_sets=0, selection_sets=5, test_sets=1, resamples=50)
+    sized = DemoConfig(
+        train_sets=2,
+        val_sets=0,
+        selection_sets=5,
+        test_sets=1,
+        resamples=50,
+        model="openai:gpt-4o-mini",
+    )
     runner = Recorder()
     Demo(sized, out, demo_settings, runner).run()
     teacher = list(read_task_sets(out / "sets" / "teacher.jsonl"))
@@ -129,6 +136,8 @@ def test_selection_sets_are_further_train_diseases_recorded_choice_only(
     chosen = collects[1]
     assert chosen[chosen.index("--sets") + 1] == str(out / "sets" / "selection.jsonl")
     assert "--choice-only" in chosen and "--rationalize" in chosen
+    assert chosen[chosen.index("--model") + 1] == "local:smollm2", "in-process, never called"
+    assert collects[0][collects[0].index("--model") + 1] == "openai:gpt-4o-mini"
     train = next(call for call in runner.calls if call[:2] == ["distill", "train"])
     files = [train[i + 1] for i, arg in enumerate(train) if arg == "--trajectories"]
     assert files == [collects[0][collects[0].index("--out") + 1], chosen[chosen.index("--out") + 1]]
