@@ -10,9 +10,9 @@ token cross-entropies,
 
 the selection's cross-entropy (Eq. 7, over the log-likelihood the choice is scored by) plus λ
 times the rationale's mean token cross-entropy, whatever the rationale's length (λ = 0, or a
-selection-only example, trains the selection alone). A micro-batch's loss
-is the mean over its examples (every example counts once, whatever its length), and the
-Trainer divides by the gradient accumulation steps (``loss_is_scaled_for_ga = False``).
+selection-only example, trains the selection alone). A micro-batch's loss is the mean over
+its examples (every example counts once, whatever its length), and the Trainer divides by the
+gradient accumulation steps (``loss_is_scaled_for_ga = False``).
 
 **Collator.** :class:`WeightedCollator` pads on the *left*, so every completion ends at the
 last position: the model then computes logits only for the last ``K`` positions (``K`` = the
@@ -131,8 +131,8 @@ def weighted_loss(
     Args:
         logits: ``(batch, K, vocab)``, the logits of the last ``K`` positions.
         labels: ``(batch, seq)`` token ids, -100 where nothing is learnt.
-        weights: ``(batch, seq)`` loss weights (0 where the label is -100; each example's
-            weights already hold its per-part means, see the module docstring).
+        weights: ``(batch, seq)`` loss weights (0 where the label is -100; the rationale's
+            already divided by its length, see the module docstring).
 
     Returns:
         The loss and each example's loss (``(batch,)``).
