@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -302,7 +303,8 @@ def test_left_padding_and_kept_logits_give_each_examples_own_loss(
             alone = collate([example])
             full = model(input_ids=alone["input_ids"]).logits  # every position, no padding
             expected, _ = weighted_loss(full, alone["labels"], alone["loss_weights"])
-            kept = compute(None, model, alone)  # type: ignore[arg-type]  # only the last K logits
+            no_head = SimpleNamespace(rationale_head=None, embedding_weight=0.0)
+            kept = compute(no_head, model, alone)  # type: ignore[arg-type]  # the last K logits
             torch.testing.assert_close(kept, expected, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(per_example[index], expected, rtol=1e-4, atol=1e-4)
         accuracy = selection_accuracy(model, smollm2_tokenizer, data.val)
