@@ -22,8 +22,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import machine_info
+
+from agent.collect import latest_records
 
 PATTERNS = {
     "disease_genes": re.compile(r"associated genes \((\d+) in graph\)"),
@@ -43,11 +46,7 @@ def rule_outcome(values: list[int], label: int) -> str:
 
 def summarise(path: Path) -> dict[str, object]:
     """Coverage and rule accuracy over the last record of every set in one file."""
-    latest: dict[str, dict] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            latest[record["set_id"]] = record
+    latest = latest_records(path, ("evidence_text", "task_set"))
     coverage: Counter[str] = Counter()
     rules: dict[str, Counter[str]] = {"shared_genes": Counter(), "indications": Counter()}
     for record in latest.values():

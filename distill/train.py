@@ -431,8 +431,7 @@ def _rationale_head(
     embedder = get_embedder(config.embedding_model)
     eot = end_of_turn(tokenizer)
     targets = sum(attach_targets(split, embedder.encode, eot) for split in (data.train, data.val))
-    dimension = len(embedder.encode(["x"])[0])
-    head = RationaleHead(peft_model.config.hidden_size, dimension)
+    head = RationaleHead(peft_model.config.hidden_size, embedder.dimension)
     head.to(peft_model.get_output_embeddings().weight.device)  # where the last hidden state is
     if checkpoint is not None and not load_head(head, Path(checkpoint)):
         raise ConfigError(
